@@ -1,0 +1,3 @@
+module github.com/vatgpu/vatgpu
+
+go 1.26.8
