@@ -1,0 +1,181 @@
+package layers
+
+// Buf is a buffer of float32 (or, from AllocInt, int32) elements owned by a
+// Backend. Only the backend that made a Buf may use it.
+type Buf interface {
+	// Len returns the number of elements.
+	Len() int
+}
+
+// Norm selects how VAT normalises a perturbation direction d, per sample.
+type Norm int
+
+const (
+	// NormL2 is the seed's normalisation, d/(‖d‖₂ + 1e-7) (Keras's
+	// epsilon), and the power iteration differentiates through it: the
+	// next direction is the gradient with respect to d itself.
+	NormL2 Norm = iota
+	// NormMaxAbsL2 is the VAT papers' official code: d/(1e-12 + max|d|),
+	// then d/sqrt(1e-6 + ‖d‖₂²); the power iteration takes the gradient
+	// with respect to the perturbation r = xi*normalise(d).
+	NormMaxAbsL2
+)
+
+func (n Norm) String() string {
+	switch n {
+	case NormL2:
+		return "l2"
+	case NormMaxAbsL2:
+		return "maxabs-l2"
+	}
+	return "unknown"
+}
+
+// ConvShape is a valid (unpadded), stride-1 2-D convolution of an N×C×H×W
+// input with K filters of C×R×S, giving N×K×(H-R+1)×(W-S+1).
+type ConvShape struct{ N, C, H, W, K, R, S int }
+
+// OH returns the output height H-R+1.
+func (s ConvShape) OH() int { return s.H - s.R + 1 }
+
+// OW returns the output width W-S+1.
+func (s ConvShape) OW() int { return s.W - s.S + 1 }
+
+// InLen, OutLen and WLen return the element counts of the input, output
+// and filter tensors.
+func (s ConvShape) InLen() int  { return s.N * s.C * s.H * s.W }
+func (s ConvShape) OutLen() int { return s.N * s.K * s.OH() * s.OW() }
+func (s ConvShape) WLen() int   { return s.K * s.C * s.R * s.S }
+
+// PoolShape is a 2×2, stride-2 max pooling of an N×C×H×W input (H and W
+// even), giving N×C×(H/2)×(W/2).
+type PoolShape struct{ N, C, H, W int }
+
+// InLen and OutLen return the element counts of the input and output.
+func (s PoolShape) InLen() int  { return s.N * s.C * s.H * s.W }
+func (s PoolShape) OutLen() int { return s.N * s.C * (s.H / 2) * (s.W / 2) }
+
+// Backend runs every operation of a training step on one device. The
+// trainer holds no device state of its own; a step is the same sequence of
+// calls on every backend.
+//
+// Conventions, shared by all implementations:
+//   - Shapes are explicit arguments; tensors are row-major (NCHW for
+//     images). A Buf longer than a call needs is fine; a shorter one is a
+//     programmer error and panics.
+//   - Activations and input gradients are assigned (=); parameter
+//     gradients accumulate (+=), so that a step's several backward passes
+//     add up. Zero the gradient buffer once per step.
+//   - Calls may run asynchronously. An operation that fails on the device
+//     (a failed launch, memory exhausted) records the first error; later
+//     calls do nothing and Sync or Err return it. Download synchronises.
+//   - Random numbers come from Philox streams (see Rand): element i of a
+//     stream at the step set by SetStep is the same on every backend.
+type Backend interface {
+	// Name describes the device, such as "cpu (2 threads)" or
+	// "gpu 0: NVIDIA H200".
+	Name() string
+
+	// Alloc returns a zeroed buffer of n float32; AllocInt one of n int32.
+	Alloc(n int) Buf
+	AllocInt(n int) Buf
+	// Slice returns the view of b's elements off..off+n-1.
+	Slice(b Buf, off, n int) Buf
+	// Free releases b; it must not be used afterwards.
+	Free(b Buf)
+
+	Upload(dst Buf, src []float32)
+	UploadInt(dst Buf, src []int32)
+	// Download copies src's first len(dst) elements to dst, waiting for
+	// the work queued before.
+	Download(dst []float32, src Buf)
+	// Zero sets b's elements to zero; Copy copies src into dst (same length).
+	Zero(b Buf)
+	Copy(dst, src Buf)
+
+	// SetStep sets the step that completes the counters of the random
+	// streams used by DropoutForward, DropoutBackward and RandNormal.
+	SetStep(step uint64)
+
+	// Gather copies rows idx[off..off+n-1] of src (rows of row elements)
+	// to dst. GatherInt does the same for int32 elements (row 1).
+	Gather(dst, src, idx Buf, off, n, row int)
+	GatherInt(dst, src, idx Buf, off, n int)
+
+	// ConvForward computes y = conv(x, w) + bias (cross-correlation).
+	ConvForward(y, x, w, bias Buf, s ConvShape)
+	// ConvBackward computes dx = ∂/∂x (assigned; skipped when dx is nil),
+	// and dw, dbias += ∂/∂w, ∂/∂bias (skipped when dw is nil).
+	ConvBackward(dx, dw, dbias, dy, x, w Buf, s ConvShape)
+
+	// ReLUForward computes y = max(x, 0) over n elements; y may be x.
+	ReLUForward(y, x Buf, n int)
+	// ReLUBackward computes dx = dy * [y > 0]; dx may be dy.
+	ReLUBackward(dx, dy, y Buf, n int)
+
+	// MaxPoolForward computes 2×2 stride-2 max pooling.
+	MaxPoolForward(y, x Buf, s PoolShape)
+	// MaxPoolBackward routes dy to the first maximum of each window of x
+	// (row-major order), dx assigned.
+	MaxPoolBackward(dx, dy, x, y Buf, s PoolShape)
+
+	// DropoutForward computes y = x * [u >= p] / (1 - p) over n elements,
+	// u the uniform stream r. DropoutBackward applies the same mask to dy.
+	DropoutForward(y, x Buf, n int, p float32, r Rand)
+	DropoutBackward(dx, dy Buf, n int, p float32, r Rand)
+
+	// DenseForward computes y[n×out] = x[n×in]·w[in×out] + bias.
+	DenseForward(y, x, w, bias Buf, n, in, out int)
+	// DenseBackward computes dx = dy·wᵀ (assigned; skipped when nil) and
+	// dw += xᵀ·dy, dbias += Σ dy (skipped when dw is nil).
+	DenseBackward(dx, dw, dbias, dy, x, w Buf, n, in, out int)
+
+	// SoftmaxXent computes, for each of n rows of c logits with integer
+	// labels, loss[i] = -log softmax(logits)[i, labels[i]] and (unless
+	// dlogits is nil) dlogits = scale * (softmax(logits) - onehot(labels)).
+	SoftmaxXent(loss, dlogits, logits, labels Buf, n, c int, scale float32)
+	// KLDiv computes kl[i] = KL(p_i || q_i) = Σ_j p log p - p log q with
+	// p = softmax(logitsP), q = softmax(logitsQ), and (unless dlogitsQ is
+	// nil) dlogitsQ = scale * (q - p), the gradient with p held constant.
+	KLDiv(kl, dlogitsQ, logitsP, logitsQ Buf, n, c int, scale float32)
+	// Softmax computes p = softmax(logits) row by row.
+	Softmax(p, logits Buf, n, c int)
+
+	// RandNormal fills d's first n elements with the normal stream r.
+	RandNormal(d Buf, n int, r Rand)
+	// Perturb computes xr = x + scale * normalise(d), normalising each of n
+	// rows of dim elements as norm says.
+	Perturb(xr, x, d Buf, n, dim int, scale float32, norm Norm)
+	// PerturbBackward computes dd, the gradient with respect to d (NormL2)
+	// or to the perturbation (NormMaxAbsL2) given dxr = ∂L/∂xr; dd may not
+	// alias d.
+	PerturbBackward(dd, dxr, d Buf, n, dim int, scale float32, norm Norm)
+
+	// SumInto adds Σ x[0..n-1] to acc[slot].
+	SumInto(acc Buf, slot int, x Buf, n int)
+	// CountCorrect adds to acc[slot] the number of the n rows whose
+	// argmax (first maximum) equals the label.
+	CountCorrect(acc Buf, slot int, logits, labels Buf, n, c int)
+
+	// Adadelta updates params in place from grads (Keras 1.2.2, Zeiler
+	// 2012): a = rho*a + (1-rho)*g²; u = g*sqrt(da + eps)/sqrt(a + eps);
+	// p -= lr*u; da = rho*da + (1-rho)*u². accG is a, accD is da.
+	Adadelta(params, grads, accG, accD Buf, lr, rho, eps float32)
+
+	// Sync waits for all queued work and returns the first error recorded.
+	Sync() error
+	// Err returns the first error recorded, without waiting.
+	Err() error
+	// Close releases the device and everything allocated on it.
+	Close() error
+}
+
+// Capturer is implemented by backends that can record a sequence of calls
+// once and replay it cheaply (CUDA graphs). Capture runs f the first time
+// it sees key, recording what it queues, and replays the recording on later
+// calls with the same key without running f. f must queue the same calls
+// with the same arguments every time; values that change between steps
+// (the step itself) come from SetStep, which backends read on the device.
+type Capturer interface {
+	Capture(key string, f func()) error
+}

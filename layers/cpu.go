@@ -1,0 +1,589 @@
+package layers
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vatgpu/vatgpu/layers/gemm"
+)
+
+// CPU is the reference backend: plain Go over flat slices, parallel over the
+// batch. It is what the GPU backend is tested against.
+//
+// Results do not depend on the number of threads: work is split into
+// fixed chunks of images and partial sums are added in chunk order.
+type CPU struct {
+	threads int
+	step    uint64
+	col     [][]float32 // per-worker im2col scratch
+	partial []float32   // per-chunk parameter-gradient partial sums
+}
+
+// convChunk is the number of images whose filter gradients are summed
+// together before being added, in order, to the total.
+const convChunk = 4
+
+// NewCPU returns a CPU backend using threads goroutines (GOMAXPROCS when
+// threads <= 0).
+func NewCPU(threads int) *CPU {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	return &CPU{threads: threads, col: make([][]float32, threads)}
+}
+
+type cpuBuf struct {
+	f []float32
+	i []int32
+}
+
+func (b *cpuBuf) Len() int {
+	if b.i != nil {
+		return len(b.i)
+	}
+	return len(b.f)
+}
+
+func f32(b Buf) []float32 {
+	if b == nil {
+		return nil
+	}
+	cb, ok := b.(*cpuBuf)
+	if !ok || cb.i != nil {
+		panic(fmt.Sprintf("layers: cpu: %T is not a CPU float32 buffer", b))
+	}
+	return cb.f
+}
+
+func i32(b Buf) []int32 {
+	cb, ok := b.(*cpuBuf)
+	if !ok || cb.i == nil {
+		panic(fmt.Sprintf("layers: cpu: %T is not a CPU int32 buffer", b))
+	}
+	return cb.i
+}
+
+// Floats returns the float32 slice behind a CPU buffer, for tests and
+// tools that read results in place.
+func Floats(b Buf) []float32 { return f32(b) }
+
+func (c *CPU) Name() string { return fmt.Sprintf("cpu (%d threads)", c.threads) }
+
+func (c *CPU) Alloc(n int) Buf    { return &cpuBuf{f: make([]float32, n)} }
+func (c *CPU) AllocInt(n int) Buf { return &cpuBuf{i: make([]int32, max(n, 0))[:n:n]} }
+
+func (c *CPU) Slice(b Buf, off, n int) Buf {
+	cb := b.(*cpuBuf)
+	if off < 0 || n < 0 || off+n > cb.Len() {
+		panic(fmt.Sprintf("layers: cpu: slice [%d:%d] of a buffer of %d", off, off+n, cb.Len()))
+	}
+	if cb.i != nil {
+		return &cpuBuf{i: cb.i[off : off+n : off+n]}
+	}
+	return &cpuBuf{f: cb.f[off : off+n : off+n]}
+}
+
+func (c *CPU) Free(b Buf) {}
+
+func (c *CPU) Upload(dst Buf, src []float32)   { copy(f32(dst)[:len(src)], src) }
+func (c *CPU) UploadInt(dst Buf, src []int32)  { copy(i32(dst)[:len(src)], src) }
+func (c *CPU) Download(dst []float32, src Buf) { copy(dst, f32(src)[:len(dst)]) }
+
+func (c *CPU) Zero(b Buf) {
+	if cb := b.(*cpuBuf); cb.i != nil {
+		clear(cb.i)
+	} else {
+		clear(cb.f)
+	}
+}
+
+func (c *CPU) Copy(dst, src Buf) {
+	d, s := dst.(*cpuBuf), src.(*cpuBuf)
+	if d.Len() != s.Len() {
+		panic("layers: cpu: copy between buffers of different lengths")
+	}
+	copy(d.f, s.f)
+	copy(d.i, s.i)
+}
+
+func (c *CPU) SetStep(step uint64) { c.step = step }
+func (c *CPU) Sync() error         { return nil }
+func (c *CPU) Err() error          { return nil }
+func (c *CPU) Close() error        { return nil }
+
+func (c *CPU) Gather(dst, src, idx Buf, off, n, row int) {
+	d, s, ix := f32(dst), f32(src), i32(idx)
+	for i := 0; i < n; i++ {
+		r := int(ix[off+i])
+		copy(d[i*row:(i+1)*row], s[r*row:(r+1)*row])
+	}
+}
+
+func (c *CPU) GatherInt(dst, src, idx Buf, off, n int) {
+	d, s, ix := i32(dst), i32(src), i32(idx)
+	for i := 0; i < n; i++ {
+		d[i] = s[ix[off+i]]
+	}
+}
+
+// parallel runs fn(lo, hi, worker) over [0, n) in chunks of chunk items on
+// c.threads goroutines.
+func (c *CPU) parallel(n, chunk int, fn func(lo, hi, worker int)) {
+	chunks := (n + chunk - 1) / chunk
+	workers := min(c.threads, chunks)
+	if workers <= 1 {
+		for lo := 0; lo < n; lo += chunk {
+			fn(lo, min(lo+chunk, n), 0)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= chunks {
+					return
+				}
+				lo := k * chunk
+				fn(lo, min(lo+chunk, n), w)
+			}
+		}(w)
+	}
+	wg.Wait()
+}
+
+func (c *CPU) scratch(n int) {
+	for w := range c.col {
+		if len(c.col[w]) < n {
+			c.col[w] = make([]float32, n)
+		}
+	}
+}
+
+// im2col writes the (C·R·S)×(OH·OW) patch matrix of one C×H×W image.
+func im2col(col, x []float32, s ConvShape) {
+	oh, ow := s.OH(), s.OW()
+	for ch := 0; ch < s.C; ch++ {
+		for r := 0; r < s.R; r++ {
+			for q := 0; q < s.S; q++ {
+				row := col[((ch*s.R+r)*s.S+q)*oh*ow:]
+				for y := 0; y < oh; y++ {
+					src := x[(ch*s.H+y+r)*s.W+q:]
+					copy(row[y*ow:(y+1)*ow], src[:ow])
+				}
+			}
+		}
+	}
+}
+
+// col2im adds the patch matrix col back into one C×H×W image gradient dx,
+// which it first zeroes.
+func col2im(dx, col []float32, s ConvShape) {
+	oh, ow := s.OH(), s.OW()
+	clear(dx[:s.C*s.H*s.W])
+	for ch := 0; ch < s.C; ch++ {
+		for r := 0; r < s.R; r++ {
+			for q := 0; q < s.S; q++ {
+				row := col[((ch*s.R+r)*s.S+q)*oh*ow:]
+				for y := 0; y < oh; y++ {
+					dst := dx[(ch*s.H+y+r)*s.W+q:][:ow]
+					src := row[y*ow : (y+1)*ow]
+					for i := range dst {
+						dst[i] += src[i]
+					}
+				}
+			}
+		}
+	}
+}
+
+func checkLen(op string, b []float32, n int) {
+	if len(b) < n {
+		panic(fmt.Sprintf("layers: %s: buffer of %d, need %d", op, len(b), n))
+	}
+}
+
+func (c *CPU) ConvForward(yb, xb, wb, bb Buf, s ConvShape) {
+	y, x, w, bias := f32(yb), f32(xb), f32(wb), f32(bb)
+	checkLen("conv forward: y", y, s.OutLen())
+	checkLen("conv forward: x", x, s.InLen())
+	checkLen("conv forward: w", w, s.WLen())
+	checkLen("conv forward: bias", bias, s.K)
+	crs, ohw, in := s.C*s.R*s.S, s.OH()*s.OW(), s.C*s.H*s.W
+	c.scratch(crs * ohw)
+	c.parallel(s.N, 1, func(lo, hi, wk int) {
+		col := c.col[wk][:crs*ohw]
+		for i := lo; i < hi; i++ {
+			im2col(col, x[i*in:], s)
+			yi := y[i*s.K*ohw : (i+1)*s.K*ohw]
+			for k := 0; k < s.K; k++ {
+				row := yi[k*ohw : (k+1)*ohw]
+				for j := range row {
+					row[j] = bias[k]
+				}
+			}
+			gemm.Sgemm(false, false, s.K, ohw, crs, 1, w, crs, col, ohw, 1, yi, ohw)
+		}
+	})
+}
+
+func (c *CPU) ConvBackward(dxb, dwb, dbb, dyb, xb, wb Buf, s ConvShape) {
+	dx, dw, db, dy, x, w := f32(dxb), f32(dwb), f32(dbb), f32(dyb), f32(xb), f32(wb)
+	crs, ohw, in := s.C*s.R*s.S, s.OH()*s.OW(), s.C*s.H*s.W
+	checkLen("conv backward: dy", dy, s.OutLen())
+	checkLen("conv backward: w", w, s.WLen())
+	if dx != nil {
+		checkLen("conv backward: dx", dx, s.InLen())
+	}
+	if dw != nil {
+		checkLen("conv backward: x", x, s.InLen())
+		checkLen("conv backward: dw", dw, s.WLen())
+		checkLen("conv backward: dbias", db, s.K)
+	}
+	c.scratch(crs * ohw)
+	chunks := (s.N + convChunk - 1) / convChunk
+	per := s.WLen() + s.K
+	if dw != nil {
+		if len(c.partial) < chunks*per {
+			c.partial = make([]float32, chunks*per)
+		}
+		clear(c.partial[:chunks*per])
+	}
+	c.parallel(s.N, convChunk, func(lo, hi, wk int) {
+		col := c.col[wk][:crs*ohw]
+		var pw, pb []float32
+		if dw != nil {
+			p := c.partial[lo/convChunk*per:]
+			pw, pb = p[:s.WLen()], p[s.WLen():per]
+		}
+		for i := lo; i < hi; i++ {
+			dyi := dy[i*s.K*ohw : (i+1)*s.K*ohw]
+			if dw != nil {
+				im2col(col, x[i*in:], s)
+				gemm.Sgemm(false, true, s.K, crs, ohw, 1, dyi, ohw, col, ohw, 1, pw, crs)
+				for k := 0; k < s.K; k++ {
+					var sum float32
+					for _, v := range dyi[k*ohw : (k+1)*ohw] {
+						sum += v
+					}
+					pb[k] += sum
+				}
+			}
+			if dx != nil {
+				gemm.Sgemm(true, false, crs, ohw, s.K, 1, w, crs, dyi, ohw, 0, col, ohw)
+				col2im(dx[i*in:], col, s)
+			}
+		}
+	})
+	if dw != nil {
+		for k := 0; k < chunks; k++ {
+			p := c.partial[k*per:]
+			addTo(dw[:s.WLen()], p[:s.WLen()])
+			addTo(db[:s.K], p[s.WLen():per])
+		}
+	}
+}
+
+func addTo(dst, src []float32) {
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}
+
+func (c *CPU) ReLUForward(yb, xb Buf, n int) {
+	y, x := f32(yb)[:n], f32(xb)[:n]
+	for i, v := range x {
+		y[i] = max(v, 0)
+	}
+}
+
+func (c *CPU) ReLUBackward(dxb, dyb, yb Buf, n int) {
+	dx, dy, y := f32(dxb)[:n], f32(dyb)[:n], f32(yb)[:n]
+	for i := range dx {
+		if y[i] > 0 {
+			dx[i] = dy[i]
+		} else {
+			dx[i] = 0
+		}
+	}
+}
+
+func (c *CPU) MaxPoolForward(yb, xb Buf, s PoolShape) {
+	y, x := f32(yb), f32(xb)
+	checkLen("max pool: y", y, s.OutLen())
+	checkLen("max pool: x", x, s.InLen())
+	oh, ow := s.H/2, s.W/2
+	for p := 0; p < s.N*s.C; p++ {
+		xp, yp := x[p*s.H*s.W:], y[p*oh*ow:]
+		for i := 0; i < oh; i++ {
+			r0, r1 := xp[2*i*s.W:], xp[(2*i+1)*s.W:]
+			for j := 0; j < ow; j++ {
+				yp[i*ow+j] = max(r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1])
+			}
+		}
+	}
+}
+
+func (c *CPU) MaxPoolBackward(dxb, dyb, xb, yb Buf, s PoolShape) {
+	dx, dy, x := f32(dxb), f32(dyb), f32(xb)
+	checkLen("max pool backward: dx", dx, s.InLen())
+	checkLen("max pool backward: dy", dy, s.OutLen())
+	oh, ow := s.H/2, s.W/2
+	clear(dx[:s.InLen()])
+	for p := 0; p < s.N*s.C; p++ {
+		xp, dxp, dyp := x[p*s.H*s.W:], dx[p*s.H*s.W:], dy[p*oh*ow:]
+		for i := 0; i < oh; i++ {
+			for j := 0; j < ow; j++ {
+				best := (2*i)*s.W + 2*j
+				for _, k := range [3]int{(2*i)*s.W + 2*j + 1, (2*i+1)*s.W + 2*j, (2*i+1)*s.W + 2*j + 1} {
+					if xp[k] > xp[best] {
+						best = k
+					}
+				}
+				dxp[best] = dyp[i*ow+j]
+			}
+		}
+	}
+}
+
+// dropoutMask applies the mask of stream r at step to n elements:
+// out[i] = in[i]/(1-p) where u_i >= p, else 0.
+func dropoutMask(out, in []float32, n int, p float32, r Rand, step uint64) {
+	scale := 1 / (1 - p)
+	for b := 0; b*4 < n; b++ {
+		w := r.block(uint32(b), step)
+		for j := 0; j < 4 && 4*b+j < n; j++ {
+			k := 4*b + j
+			if wordUniform(w[j]) >= p {
+				out[k] = in[k] * scale
+			} else {
+				out[k] = 0
+			}
+		}
+	}
+}
+
+func (c *CPU) DropoutForward(yb, xb Buf, n int, p float32, r Rand) {
+	dropoutMask(f32(yb)[:n], f32(xb)[:n], n, p, r, c.step)
+}
+
+func (c *CPU) DropoutBackward(dxb, dyb Buf, n int, p float32, r Rand) {
+	dropoutMask(f32(dxb)[:n], f32(dyb)[:n], n, p, r, c.step)
+}
+
+func (c *CPU) DenseForward(yb, xb, wb, bb Buf, n, in, out int) {
+	y, x, w, bias := f32(yb), f32(xb), f32(wb), f32(bb)
+	checkLen("dense forward: y", y, n*out)
+	checkLen("dense forward: x", x, n*in)
+	checkLen("dense forward: w", w, in*out)
+	for i := 0; i < n; i++ {
+		copy(y[i*out:(i+1)*out], bias[:out])
+	}
+	gemm.Sgemm(false, false, n, out, in, 1, x, in, w, out, 1, y, out)
+}
+
+func (c *CPU) DenseBackward(dxb, dwb, dbb, dyb, xb, wb Buf, n, in, out int) {
+	dx, dw, db, dy, x, w := f32(dxb), f32(dwb), f32(dbb), f32(dyb), f32(xb), f32(wb)
+	checkLen("dense backward: dy", dy, n*out)
+	if dx != nil {
+		gemm.Sgemm(false, true, n, in, out, 1, dy, out, w, out, 0, dx, in)
+	}
+	if dw != nil {
+		gemm.Sgemm(true, false, in, out, n, 1, x, in, dy, out, 1, dw, out)
+		for i := 0; i < n; i++ {
+			addTo(db[:out], dy[i*out:(i+1)*out])
+		}
+	}
+}
+
+// logSoftmax writes the log-probabilities of one row of logits.
+func logSoftmax(dst, logits []float32) {
+	m := logits[0]
+	for _, v := range logits[1:] {
+		m = max(m, v)
+	}
+	var s float64
+	for _, v := range logits {
+		s += math.Exp(float64(v - m))
+	}
+	lse := float64(m) + math.Log(s)
+	for j, v := range logits {
+		dst[j] = float32(float64(v) - lse)
+	}
+}
+
+func (c *CPU) SoftmaxXent(lossb, dlb, lb, yb Buf, n, k int, scale float32) {
+	loss, logits, labels := f32(lossb), f32(lb), i32(yb)
+	var dl []float32
+	if dlb != nil {
+		dl = f32(dlb)
+	}
+	lp := make([]float32, k)
+	for i := 0; i < n; i++ {
+		logSoftmax(lp, logits[i*k:(i+1)*k])
+		y := int(labels[i])
+		loss[i] = -lp[y]
+		if dl != nil {
+			for j := 0; j < k; j++ {
+				g := float32(math.Exp(float64(lp[j])))
+				if j == y {
+					g--
+				}
+				dl[i*k+j] = scale * g
+			}
+		}
+	}
+}
+
+func (c *CPU) KLDiv(klb, dqb, pb, qb Buf, n, k int, scale float32) {
+	kl, lP, lQ := f32(klb), f32(pb), f32(qb)
+	var dq []float32
+	if dqb != nil {
+		dq = f32(dqb)
+	}
+	lp, lq := make([]float32, k), make([]float32, k)
+	for i := 0; i < n; i++ {
+		logSoftmax(lp, lP[i*k:(i+1)*k])
+		logSoftmax(lq, lQ[i*k:(i+1)*k])
+		var s float64
+		for j := 0; j < k; j++ {
+			p := math.Exp(float64(lp[j]))
+			s += p * float64(lp[j]-lq[j])
+			if dq != nil {
+				dq[i*k+j] = scale * float32(math.Exp(float64(lq[j]))-p)
+			}
+		}
+		kl[i] = float32(s)
+	}
+}
+
+func (c *CPU) Softmax(pb, lb Buf, n, k int) {
+	p, logits := f32(pb), f32(lb)
+	for i := 0; i < n; i++ {
+		row := p[i*k : (i+1)*k]
+		logSoftmax(row, logits[i*k:(i+1)*k])
+		for j := range row {
+			row[j] = float32(math.Exp(float64(row[j])))
+		}
+	}
+}
+
+func (c *CPU) RandNormal(db Buf, n int, r Rand) { r.Normal(f32(db)[:n], c.step) }
+
+// normFactors returns, for one row d, the factor f with normalise(d) = f*d
+// and, for NormL2, the norm ‖d‖₂.
+func normFactors(d []float32, norm Norm) (f, l2 float64) {
+	switch norm {
+	case NormL2:
+		var s float64
+		for _, v := range d {
+			s += float64(v) * float64(v)
+		}
+		l2 = math.Sqrt(s)
+		return 1 / (l2 + 1e-7), l2
+	case NormMaxAbsL2:
+		var m float64
+		for _, v := range d {
+			m = max(m, math.Abs(float64(v)))
+		}
+		a := 1 / (1e-12 + m)
+		var s float64
+		for _, v := range d {
+			t := float64(v) * a
+			s += t * t
+		}
+		return a / math.Sqrt(1e-6+s), 0
+	}
+	panic("layers: unknown norm")
+}
+
+func (c *CPU) Perturb(xrb, xb, db Buf, n, dim int, scale float32, norm Norm) {
+	xr, x, d := f32(xrb), f32(xb), f32(db)
+	for i := 0; i < n; i++ {
+		di := d[i*dim : (i+1)*dim]
+		f, _ := normFactors(di, norm)
+		f *= float64(scale)
+		for j, v := range di {
+			xr[i*dim+j] = x[i*dim+j] + float32(f*float64(v))
+		}
+	}
+}
+
+func (c *CPU) PerturbBackward(ddb, dxrb, db Buf, n, dim int, scale float32, norm Norm) {
+	dd, g, d := f32(ddb), f32(dxrb), f32(db)
+	for i := 0; i < n; i++ {
+		di, gi, ddi := d[i*dim:(i+1)*dim], g[i*dim:(i+1)*dim], dd[i*dim:(i+1)*dim]
+		if norm != NormL2 {
+			copy(ddi, gi)
+			continue
+		}
+		// r = s·d/(‖d‖+ε):  ∂/∂d Σ g·r = s·[g/(‖d‖+ε) - d (d·g)/(‖d‖ (‖d‖+ε)²)].
+		f, l2 := normFactors(di, norm)
+		var dg float64
+		for j, v := range di {
+			dg += float64(v) * float64(gi[j])
+		}
+		var k float64
+		if l2 > 0 {
+			k = dg * f * f / l2
+		}
+		for j := range ddi {
+			ddi[j] = float32(float64(scale) * (f*float64(gi[j]) - k*float64(di[j])))
+		}
+	}
+}
+
+func (c *CPU) SumInto(accb Buf, slot int, xb Buf, n int) {
+	var s float64
+	for _, v := range f32(xb)[:n] {
+		s += float64(v)
+	}
+	f32(accb)[slot] += float32(s)
+}
+
+func (c *CPU) CountCorrect(accb Buf, slot int, lb, yb Buf, n, k int) {
+	logits, labels := f32(lb), i32(yb)
+	correct := 0
+	for i := 0; i < n; i++ {
+		row := logits[i*k : (i+1)*k]
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		if best == int(labels[i]) {
+			correct++
+		}
+	}
+	f32(accb)[slot] += float32(correct)
+}
+
+func (c *CPU) Adadelta(pb, gb, ab, db Buf, lr, rho, eps float32) {
+	p, g, a, da := f32(pb), f32(gb), f32(ab), f32(db)
+	if len(g) != len(p) || len(a) != len(p) || len(da) != len(p) {
+		panic("layers: adadelta: buffers of different lengths")
+	}
+	c.parallel(len(p), 1<<14, func(lo, hi, _ int) {
+		for i := lo; i < hi; i++ {
+			gi := g[i]
+			ai := rho*a[i] + (1-rho)*gi*gi
+			u := gi * (sqrt32(da[i]+eps) / sqrt32(ai+eps))
+			p[i] -= lr * u
+			a[i] = ai
+			da[i] = rho*da[i] + (1-rho)*u*u
+		}
+	})
+}
+
+var _ Backend = (*CPU)(nil)
+
+// sqrt32 is the correctly rounded float32 square root, as CUDA's sqrtf.
+func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
