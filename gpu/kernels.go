@@ -1,0 +1,142 @@
+package gpu
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// The custom kernels of kernels.cu, by name and parameter list, and the
+// typed launchers the backend calls. Each launcher is the twin of a
+// layers.CPU method or of a loop inside one (see kernels.cu).
+
+// kernelID indexes kernelSpecs and the backend's loaded functions.
+type kernelID int
+
+const (
+	kSetStep kernelID = iota
+	kFillBias
+	kDenseBackwardBias
+	kReLUForward
+	kReLUBackward
+	kMaxPoolForward
+	kMaxPoolBackward
+	kDropoutForward
+	kDropoutBackward
+	kRandNormal
+	kPerturb
+	kPerturbBackward
+	kSoftmaxXent
+	kKLDiv
+	kSoftmax
+	kGather
+	kGatherInt
+	kSumInto
+	kCountCorrect
+	kAdadelta
+	numKernels
+)
+
+// kernelSpec is a kernel's entry name in the PTX and its parameters, one
+// letter each: p a device pointer (8 bytes), i an int (int32), u an
+// unsigned (uint32), f a float (float32), q an unsigned long long
+// (uint64). TestPTXEntries checks these against the PTX's .entry
+// declarations, and launch checks every call's arguments against them.
+type kernelSpec struct {
+	name   string
+	params string
+}
+
+var kernelSpecs = [numKernels]kernelSpec{
+	kSetStep:           {"set_step", "pq"},
+	kFillBias:          {"fill_bias", "ppiii"},
+	kDenseBackwardBias: {"dense_backward_bias", "ppii"},
+	kReLUForward:       {"relu_forward", "ppi"},
+	kReLUBackward:      {"relu_backward", "pppi"},
+	kMaxPoolForward:    {"max_pool_forward", "ppiii"},
+	kMaxPoolBackward:   {"max_pool_backward", "pppiii"},
+	kDropoutForward:    {"dropout_forward", "ppifqup"},
+	kDropoutBackward:   {"dropout_backward", "ppifqup"},
+	kRandNormal:        {"rand_normal", "piqup"},
+	kPerturb:           {"perturb", "pppifi"},
+	kPerturbBackward:   {"perturb_backward", "pppifi"},
+	kSoftmaxXent:       {"softmax_xent", "ppppiif"},
+	kKLDiv:             {"kl_div", "ppppiif"},
+	kSoftmax:           {"softmax", "ppii"},
+	kGather:            {"gather", "pppiii"},
+	kGatherInt:         {"gather_int", "pppii"},
+	kSumInto:           {"sum_into", "pipi"},
+	kCountCorrect:      {"count_correct", "pippii"},
+	kAdadelta:          {"adadelta", "ppppifff"},
+}
+
+// paramSize returns the size in bytes of a parameter letter.
+func paramSize(c byte) int {
+	switch c {
+	case 'p', 'q':
+		return 8
+	case 'i', 'u', 'f':
+		return 4
+	}
+	panic(fmt.Sprintf("gpu: unknown kernel parameter letter %q", c))
+}
+
+// dptr is a device address passed to a kernel (a pointer parameter).
+type dptr uint64
+
+// Block sizes. reduceThreads must equal REDUCE_THREADS in kernels.cu: the
+// block reductions assume it, and it fixes their order of summation.
+const (
+	elementThreads = 256
+	rowThreads     = 128
+	reduceThreads  = 256
+	// maxGrid bounds the grid of the grid-stride kernels; each thread
+	// then handles several elements of very long buffers.
+	maxGrid = 65535
+)
+
+// gridFor returns the number of blocks of threads covering n items, at
+// least 1 and at most maxGrid (the kernels loop over the rest).
+func gridFor(n, threads int) int {
+	return max(1, min((n+threads-1)/threads, maxGrid))
+}
+
+// kernelArgs checks args against k's parameter list and returns a pointer
+// to each, as cuLaunchKernel takes them. It panics on a mismatch: that is
+// a bug in this package, never a condition of the device.
+func kernelArgs(k kernelID, args []any) []unsafe.Pointer {
+	spec := kernelSpecs[k]
+	if len(args) != len(spec.params) {
+		panic(fmt.Sprintf("gpu: kernel %s takes %d arguments, got %d", spec.name, len(spec.params), len(args)))
+	}
+	ptrs := make([]unsafe.Pointer, len(args))
+	for i, a := range args {
+		var want byte
+		switch v := a.(type) {
+		case dptr:
+			want, ptrs[i] = 'p', unsafe.Pointer(&v)
+		case int32:
+			want, ptrs[i] = 'i', unsafe.Pointer(&v)
+		case uint32:
+			want, ptrs[i] = 'u', unsafe.Pointer(&v)
+		case float32:
+			want, ptrs[i] = 'f', unsafe.Pointer(&v)
+		case uint64:
+			want, ptrs[i] = 'q', unsafe.Pointer(&v)
+		default:
+			panic(fmt.Sprintf("gpu: kernel %s argument %d: type %T is not a kernel parameter type", spec.name, i, a))
+		}
+		if want != spec.params[i] {
+			panic(fmt.Sprintf("gpu: kernel %s argument %d: %T for parameter %q", spec.name, i, a, spec.params[i]))
+		}
+	}
+	return ptrs
+}
+
+// kernelInt converts a count or index to a kernel's int, panicking when it does
+// not fit (a buffer of more than 2³¹-1 elements).
+func kernelInt(op string, n int) int32 {
+	if n < 0 || n > 1<<31-1 {
+		panic(fmt.Sprintf("gpu: %s: %d does not fit a kernel's int", op, n))
+	}
+	return int32(n)
+}
