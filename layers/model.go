@@ -97,7 +97,7 @@ type Model struct {
 	y1, y2, pool, drop1, h, drop2, Logits Buf
 	// Gradient scratch.
 	dLogits, dh, dpool, dy2, dy1 Buf
-	dropped bool // the last Forward applied dropout
+	dropped                      bool // the last Forward applied dropout
 }
 
 // NewModel allocates the model on b for batches of up to batch images,
