@@ -1,0 +1,325 @@
+package gemm
+
+import (
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// A kernel computes one tile of C (at most mr×nr) from an A panel and a B
+// panel:
+//
+//	acc[r][j] = Σ_{p<k, in order} A(p, r)·B(p, j),  B(p, j) = b[p*ldb+j]
+//	C[r][j]   = alpha*acc[r][j] + beta*C[r][j]   for r < rows, j < cols (beta == 0: alpha*acc[r][j])
+//
+// fn reads a k-major A panel, A(p, r) = a[p*lda+r] (packed, or a transposed
+// A in place); fnRowA reads a row-major one, A(p, r) = a[r*lda+p] (A in
+// place). Both read all mr rows of A and a multiple of nrStep columns of B
+// per step (whatever rows and cols are), so a panel read in place must have
+// that many. All tiles and both variants give an element the same
+// arithmetic, so the tiling of C does not change the result.
+type kernel struct {
+	name      string
+	mr, nr    int
+	nrStep    int
+	fn        tileFunc
+	fnRowA    tileFunc
+	transpose transposeFunc // nil: packB transposes in Go
+}
+
+type tileFunc func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, rows, cols int)
+
+// A transposeFunc sets dst[c*ldd+r] = src[r*lds+c] for r < 16 and c < cols,
+// with zero for r >= rows; rows, cols <= 16.
+type transposeFunc func(dst *float32, ldd int, src *float32, lds, rows, cols int)
+
+// active is the kernel Sgemm uses: the fastest this machine runs.
+var active = kernels()[0]
+
+// Cache blocking. A k block of at most kcMax steps is summed per pass over
+// C; k is cut into equal blocks, so the blocks (and the summation order)
+// depend on k alone. A is read in place (only a partial last panel of mr
+// rows is packed); one A panel (8×kc, ≤10 KiB) stays in L1 while the B
+// micro-panels of a block (kc×48 each) stream from L2. A transposed B is
+// packed ncMax columns at a time (≤960 KiB, L2); B as stored is read in
+// place.
+const (
+	kcMax = 320
+	mcMax = 256
+	ncMax = 768
+	maxMR = 8
+)
+
+// parMin is the m*n*k from which Sgemm splits a product over goroutines.
+// Below it (the per-image convolution products) the goroutine hand-off
+// costs more than it saves, and callers parallelise over images anyway.
+const parMin = 1 << 23
+
+// kBlock returns the k block length: k cut into ceil(k/kcMax) equal blocks.
+func kBlock(k int) int {
+	nk := (k + kcMax - 1) / kcMax
+	return (k + nk - 1) / nk
+}
+
+// problem is one call of Sgemm.
+type problem struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+}
+
+// workspace holds the packed A and B blocks of one goroutine.
+type workspace struct {
+	a, b []float32
+}
+
+var workspaces = sync.Pool{New: func() any {
+	return &workspace{a: alignedFloats(maxMR * kcMax), b: alignedFloats(ncMax * kcMax)}
+}}
+
+// alignedFloats returns n float32s starting on a 64-byte boundary.
+func alignedFloats(n int) []float32 {
+	s := make([]float32, n+16)
+	off := int(uintptr(unsafe.Pointer(&s[0]))%64) / 4
+	if off != 0 {
+		off = 16 - off
+	}
+	return s[off : off+n : off+n]
+}
+
+// sgemm runs the product with kernel kern, alpha != 0 and k > 0.
+func sgemm(kern *kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	pr := problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
+	workers := 1
+	if m*n*k >= parMin {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if workers == 1 {
+		ws := workspaces.Get().(*workspace)
+		pr.block(kern, ws, 0, m, 0, n)
+		workspaces.Put(ws)
+		return
+	}
+	parallel(kern, &pr, workers)
+}
+
+// block computes rows [i0, i1) and columns [j0, j1) of C; i0 and j0 are
+// multiples of kern.mr and kern.nr.
+func (pr *problem) block(kern *kernel, ws *workspace, i0, i1, j0, j1 int) {
+	mr, nr := kern.mr, kern.nr
+	mc := mcMax / mr * mr
+	nc := ncMax / nr * nr
+	kc := kBlock(pr.k)
+	for jc := j0; jc < j1; jc += nc {
+		nb := min(nc, j1-jc)
+		for pc := 0; pc < pr.k; pc += kc {
+			kb := min(kc, pr.k-pc)
+			beta := pr.beta
+			if pc > 0 {
+				beta = 1
+			}
+			if pr.transB {
+				for jr := 0; jr < nb; jr += nr {
+					w := min(nr, nb-jr)
+					packBT(kern, pr.b, pr.ldb, pc, kb, jc+jr, w, roundUp(w, kern.nrStep), ws.b[jr*kb:])
+				}
+			}
+			for ic := i0; ic < i1; ic += mc {
+				mb := min(mc, i1-ic)
+				full := mb / mr * mr // rows in whole panels, read in place
+				if full < mb {
+					packA(pr.transA, pr.a, pr.lda, ic+full, mb-full, pc, kb, mr, ws.a)
+				}
+				for jr := 0; jr < nb; jr += nr {
+					w := min(nr, nb-jr)
+					bp, ldb := &ws.b[jr*kb], roundUp(w, kern.nrStep)
+					if !pr.transB {
+						if w%kern.nrStep == 0 {
+							bp, ldb = &pr.b[pc*pr.ldb+jc+jr], pr.ldb
+						} else {
+							packBN(pr.b, pr.ldb, pc, kb, jc+jr, w, ldb, ws.b)
+							bp = &ws.b[0]
+						}
+					}
+					c := pr.c[(ic)*pr.ldc+jc+jr:]
+					for ir := 0; ir < full; ir += mr {
+						if pr.transA {
+							kern.fn(kb, &pr.a[pc*pr.lda+ic+ir], pr.lda, bp, ldb, &c[ir*pr.ldc], pr.ldc, pr.alpha, beta, mr, w)
+						} else {
+							kern.fnRowA(kb, &pr.a[(ic+ir)*pr.lda+pc], pr.lda, bp, ldb, &c[ir*pr.ldc], pr.ldc, pr.alpha, beta, mr, w)
+						}
+					}
+					if full < mb {
+						kern.fn(kb, &ws.a[0], mr, bp, ldb, &c[full*pr.ldc], pr.ldc, pr.alpha, beta, mb-full, w)
+					}
+				}
+			}
+		}
+	}
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// packA packs rows [i0, i0+h) (h <= mr) and steps [p0, p0+kb) of op(A) into
+// one k-major panel: dst[p*mr + r] = op(A)[i0+r][p0+p], zero for r >= h.
+func packA(trans bool, a []float32, lda, i0, h, p0, kb, mr int, dst []float32) {
+	d := dst[:kb*mr]
+	if trans {
+		// op(A)[i][p] = a[p*lda+i]: each step is h contiguous values.
+		for p := 0; p < kb; p++ {
+			dp := d[p*mr : p*mr+mr]
+			copy(dp, a[(p0+p)*lda+i0:][:h])
+			clear(dp[h:])
+		}
+		return
+	}
+	// op(A)[i][p] = a[i*lda+p]: transpose rows into the panel.
+	clear(d)
+	for r := 0; r < h; r++ {
+		src := a[(i0+r)*lda+p0:][:kb]
+		for p, v := range src {
+			d[p*mr+r] = v
+		}
+	}
+}
+
+// packBN packs steps [p0, p0+kb) and columns [j0, j0+w) of B as stored
+// (k×n) into a strip with row stride ld >= w: dst[p*ld + j] = b[(p0+p)*ldb +
+// j0+j], zero for j >= w.
+func packBN(b []float32, ldb, p0, kb, j0, w, ld int, dst []float32) {
+	for p := 0; p < kb; p++ {
+		dp := dst[p*ld : p*ld+ld]
+		copy(dp, b[(p0+p)*ldb+j0:][:w])
+		clear(dp[w:])
+	}
+}
+
+// packBT packs steps [p0, p0+kb) and columns [j0, j0+w) of op(B) = Bᵀ, B
+// stored n×k, into a strip with row stride ld >= w: dst[p*ld + j] =
+// b[(j0+j)*ldb + p0+p], zero for j >= w.
+func packBT(kern *kernel, b []float32, ldb, p0, kb, j0, w, ld int, dst []float32) {
+	if kern.transpose != nil && ld%16 == 0 {
+		for jb := 0; jb < ld; jb += 16 {
+			rows := min(16, w-jb) // >= 1: ld is w rounded up to 16
+			for pb := 0; pb < kb; pb += 16 {
+				kern.transpose(&dst[pb*ld+jb], ld, &b[(j0+jb)*ldb+p0+pb], ldb, rows, min(16, kb-pb))
+			}
+		}
+		return
+	}
+	d := dst[:kb*ld]
+	for j := 0; j < w; j++ {
+		src := b[(j0+j)*ldb+p0:][:kb]
+		for p, v := range src {
+			d[p*ld+j] = v
+		}
+	}
+	for j := w; j < ld; j++ {
+		for p := 0; p < kb; p++ {
+			d[p*ld+j] = 0
+		}
+	}
+}
+
+// A job is one block of C for one goroutine.
+type job struct {
+	pr             *problem
+	kern           *kernel
+	i0, i1, j0, j1 int
+	wg             *sync.WaitGroup
+}
+
+func (j *job) run() {
+	ws := workspaces.Get().(*workspace)
+	j.pr.block(j.kern, ws, j.i0, j.i1, j.j0, j.j1)
+	workspaces.Put(ws)
+}
+
+// task is the reusable state of one parallel call.
+type task struct {
+	pr   problem
+	wg   sync.WaitGroup
+	jobs []job
+}
+
+var tasks = sync.Pool{New: func() any { return new(task) }}
+
+// helpers are goroutines that run jobs handed to them; a call offers each
+// job to an idle helper and runs it itself when none is waiting, so
+// concurrent callers never queue behind each other.
+var helpers struct {
+	mu   sync.Mutex
+	n    int
+	jobs chan *job
+}
+
+func helper(jobs <-chan *job) {
+	for j := range jobs {
+		j.run()
+		j.wg.Done()
+	}
+}
+
+// ensureHelpers starts helpers until there are n.
+func ensureHelpers(n int) chan *job {
+	helpers.mu.Lock()
+	defer helpers.mu.Unlock()
+	if helpers.jobs == nil {
+		helpers.jobs = make(chan *job)
+	}
+	for ; helpers.n < n; helpers.n++ {
+		go helper(helpers.jobs)
+	}
+	return helpers.jobs
+}
+
+// parallel splits C into at most workers blocks along the dimension with
+// more tiles, at tile boundaries, and computes them concurrently.
+func parallel(kern *kernel, pr *problem, workers int) {
+	rowTiles := (pr.m + kern.mr - 1) / kern.mr
+	colTiles := (pr.n + kern.nr - 1) / kern.nr
+	byRows := rowTiles >= colTiles
+	tiles := colTiles
+	if byRows {
+		tiles = rowTiles
+	}
+	parts := min(workers, tiles)
+	if parts <= 1 {
+		ws := workspaces.Get().(*workspace)
+		pr.block(kern, ws, 0, pr.m, 0, pr.n)
+		workspaces.Put(ws)
+		return
+	}
+	t := tasks.Get().(*task)
+	t.pr = *pr
+	if cap(t.jobs) < parts {
+		t.jobs = make([]job, parts)
+	}
+	t.jobs = t.jobs[:parts]
+	for w := range t.jobs {
+		lo, hi := w*tiles/parts, (w+1)*tiles/parts
+		j := job{pr: &t.pr, kern: kern, i0: 0, i1: pr.m, j0: 0, j1: pr.n, wg: &t.wg}
+		if byRows {
+			j.i0, j.i1 = lo*kern.mr, min(hi*kern.mr, pr.m)
+		} else {
+			j.j0, j.j1 = lo*kern.nr, min(hi*kern.nr, pr.n)
+		}
+		t.jobs[w] = j
+	}
+	jobs := ensureHelpers(parts - 1)
+	for w := 1; w < parts; w++ {
+		t.wg.Add(1)
+		select {
+		case jobs <- &t.jobs[w]:
+		default:
+			t.jobs[w].run()
+			t.wg.Done()
+		}
+	}
+	t.jobs[0].run()
+	t.wg.Wait()
+	t.pr = problem{}
+	tasks.Put(t)
+}
