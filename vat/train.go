@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/vatgpu/vatgpu/layers"
@@ -90,6 +91,9 @@ type Trainer struct {
 	// ProgressEvery is how many steps pass between progress reports (and
 	// the device reads they need); 0 means 20.
 	ProgressEvery int
+	// Stop, when set, makes RunEpoch return ErrInterrupted before its next
+	// step, leaving a state that Restore resumes exactly.
+	Stop atomic.Bool
 }
 
 // NewTrainer puts the data and a model initialised from params (nil for
@@ -204,11 +208,21 @@ type EpochStats struct {
 // becomes NaN or infinite.
 var ErrNonFinite = errors.New("non-finite loss")
 
+// ErrInterrupted is returned by RunEpoch when Stop was set.
+var ErrInterrupted = errors.New("interrupted")
+
 // RunEpoch trains one epoch, then evaluates on the test set. progress, if
 // not nil, is called every ProgressEvery steps and at the end.
 func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 	b := t.B
 	epoch := t.Epoch + 1
+	steps := t.StepsPerEpoch()
+	// A run restored mid-epoch starts where it stopped; its epoch's
+	// training loss then covers the remaining steps only.
+	first := int(t.Step - uint64(t.Epoch)*uint64(steps))
+	if first < 0 || first >= steps {
+		first = 0
+	}
 	b.UploadInt(t.perm, layers.Rand{Seed: t.Cfg.Seed, Tensor: layers.TensorShuffle}.Permutation(t.nTrain, uint64(t.Epoch)))
 	b.Zero(t.stats)
 	every := t.ProgressEvery
@@ -217,8 +231,8 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 	}
 	st := make([]float32, numSlots)
 	start := time.Now()
-	steps := t.StepsPerEpoch()
-	report := func(done int) error {
+	done := 0 // images trained on in this call
+	read := func() error {
 		b.Download(st, t.stats)
 		if err := b.Sync(); err != nil {
 			return err
@@ -229,35 +243,42 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 			return fmt.Errorf("step %d (epoch %d): %w: cross-entropy %v, vat %v", t.Step, epoch, ErrNonFinite, ce, kl)
 		}
 		if progress != nil {
-			progress(Progress{Epoch: epoch, Done: done, Total: t.nTrain, Loss: loss, CE: ce, VAT: kl, Elapsed: time.Since(start)})
+			progress(Progress{Epoch: epoch, Done: first*t.Cfg.Batch + done, Total: t.nTrain, Loss: loss, CE: ce, VAT: kl, Elapsed: time.Since(start)})
 		}
 		return nil
 	}
-	for s := 0; s < steps; s++ {
+	for s := first; s < steps; s++ {
+		if t.Stop.Load() {
+			if err := b.Sync(); err != nil {
+				return EpochStats{}, err
+			}
+			return EpochStats{}, ErrInterrupted
+		}
 		off := s * t.Cfg.Batch
 		n := min(t.Cfg.Batch, t.nTrain-off)
 		t.step(off, n)
+		done += n
 		if (s+1)%every == 0 || s == steps-1 {
-			if err := report(off + n); err != nil {
+			if err := read(); err != nil {
 				return EpochStats{}, err
 			}
 		}
 	}
 	secs := time.Since(start).Seconds()
 	t.Epoch++
-	es := EpochStats{Epoch: epoch, Steps: steps, Seconds: secs, ImagesPerSec: float64(t.nTrain) / secs}
-	es.CE = float64(st[slotCE]) / float64(t.nTrain)
-	es.VAT = float64(st[slotKL]) / float64(t.nTrain)
+	es := EpochStats{Epoch: epoch, Steps: steps - first, Seconds: secs, ImagesPerSec: float64(done) / secs}
+	es.CE = float64(st[slotCE]) / float64(done)
+	es.VAT = float64(st[slotKL]) / float64(done)
 	es.Loss = es.CE + float64(t.Cfg.Weight)*es.VAT
-	es.TrainAcc = float64(st[slotTrainCorrect]) / float64(t.nTrain)
+	es.TrainAcc = float64(st[slotTrainCorrect]) / float64(done)
 	es.TestLoss, es.TestAcc = math.NaN(), math.NaN()
 	if t.nTest > 0 {
-		es0 := time.Now()
+		e0 := time.Now()
 		l, a, err := t.Evaluate()
 		if err != nil {
 			return es, err
 		}
-		es.TestLoss, es.TestAcc, es.EvalSeconds = l, a, time.Since(es0).Seconds()
+		es.TestLoss, es.TestAcc, es.EvalSeconds = l, a, time.Since(e0).Seconds()
 	}
 	return es, nil
 }
@@ -298,4 +319,22 @@ func (t *Trainer) Params() []float32 {
 	p := make([]float32, layers.NumParams())
 	t.B.Download(p, t.M.Params)
 	return p
+}
+
+// EvaluateParams returns the mean cross-entropy and accuracy of the model
+// with the given parameters on set, on backend b.
+func EvaluateParams(b layers.Backend, params []float32, set *mnist.Set) (loss, acc float64, err error) {
+	if set == nil || set.N == 0 {
+		return 0, 0, errors.New("no test images")
+	}
+	const batch = 500
+	m := layers.NewModel(b, batch, false, 0, params)
+	defer m.Free()
+	x, y, n := upload(b, set)
+	defer b.Free(x)
+	defer b.Free(y)
+	lossBuf, stats := b.Alloc(batch), b.Alloc(numSlots)
+	defer b.Free(lossBuf)
+	defer b.Free(stats)
+	return evaluate(b, m, x, y, n, lossBuf, stats)
 }

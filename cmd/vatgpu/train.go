@@ -1,0 +1,226 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vatgpu/vatgpu/layers"
+	"github.com/vatgpu/vatgpu/mnist"
+	"github.com/vatgpu/vatgpu/vat"
+)
+
+// TrainArgs are the flags of `vatgpu train`.
+type TrainArgs struct {
+	Device        string
+	Deterministic bool
+	Epochs        int
+	Batch         int
+	Dropout       bool
+	VAT           bool
+	Eps, Xi       float64
+	IP            int
+	Weight        float64
+	Norm          string
+	Seed          uint64
+	Limit         int
+	Data          string
+	Out           string
+	Resume        string
+	Metrics       string
+	Quiet         bool
+}
+
+func trainFlags(a *TrainArgs) []cli.Flag {
+	d := vat.DefaultConfig()
+	return []cli.Flag{
+		&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, a GPU index, or auto (GPU 0 when usable, else cpu)", Destination: &a.Device},
+		&cli.BoolFlag{Name: "deterministic", Usage: "deterministic cuDNN algorithms on the GPU", Destination: &a.Deterministic},
+		&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "epochs to train", Destination: &a.Epochs},
+		&cli.IntFlag{Name: "batch", Value: d.Batch, Usage: "images per step", Destination: &a.Batch},
+		&cli.BoolFlag{Name: "dropout", Usage: "dropout 0.25 after pooling and 0.5 after dense 128", Destination: &a.Dropout},
+		&cli.BoolFlag{Name: "vat", Usage: "add the VAT term to the loss", Destination: &a.VAT},
+		&cli.Float64Flag{Name: "eps", Value: float64(d.Eps), Usage: "length of the adversarial perturbation", Destination: &a.Eps},
+		&cli.Float64Flag{Name: "xi", Value: float64(d.Xi), Usage: "power-iteration step", Destination: &a.Xi},
+		&cli.IntFlag{Name: "ip", Value: d.IP, Usage: "power iterations", Destination: &a.IP},
+		&cli.Float64Flag{Name: "vat-weight", Value: float64(d.Weight), Usage: "weight of the VAT term", Destination: &a.Weight},
+		&cli.StringFlag{Name: "norm", Value: "l2", Usage: "perturbation normalisation: l2 (the seed's) or maxabs-l2 (the papers' code)", Destination: &a.Norm},
+		&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "random seed", Destination: &a.Seed},
+		&cli.IntFlag{Name: "limit", Usage: "use only the first N training and test images (0: all)", Destination: &a.Limit},
+		&cli.StringFlag{Name: "data", Usage: "folder of the four MNIST IDX files (default: the GoMNIST module's data/)", Destination: &a.Data},
+		&cli.StringFlag{Name: "out", Usage: "checkpoint file (safetensors), written after every epoch and on interrupt", Destination: &a.Out},
+		&cli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint", Destination: &a.Resume},
+		&cli.StringFlag{Name: "metrics", Usage: "append one JSON object per epoch to this file", Destination: &a.Metrics},
+		&cli.BoolFlag{Name: "quiet", Usage: "no progress bar", Destination: &a.Quiet},
+	}
+}
+
+func trainCommand(stdout, stderr io.Writer) *cli.Command {
+	var a TrainArgs
+	return &cli.Command{
+		Name:  "train",
+		Usage: "train the seed's CNN, with --vat and --dropout as the seed's four runs",
+		Flags: trainFlags(&a),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("train takes no arguments, got %q", c.Args().First())
+			}
+			return Train(a, stdout, stderr)
+		},
+	}
+}
+
+// config turns the flags into a validated training configuration.
+func (a TrainArgs) config() (vat.Config, error) {
+	c := vat.DefaultConfig()
+	c.Epochs, c.Batch, c.Dropout, c.VAT = a.Epochs, a.Batch, a.Dropout, a.VAT
+	c.Eps, c.Xi, c.IP, c.Weight, c.Seed = float32(a.Eps), float32(a.Xi), a.IP, float32(a.Weight), a.Seed
+	switch a.Norm {
+	case "l2", "":
+		c.Norm = layers.NormL2
+	case "maxabs-l2":
+		c.Norm = layers.NormMaxAbsL2
+	default:
+		return c, usagef("--norm must be l2 or maxabs-l2, got %q", a.Norm)
+	}
+	if a.Limit < 0 {
+		return c, usagef("--limit must be 0 (all) or positive, got %d", a.Limit)
+	}
+	if err := c.Validate(); err != nil {
+		return c, usageError{err.Error()}
+	}
+	return c, nil
+}
+
+// loadData reads MNIST from dir (the GoMNIST module's data when empty).
+func loadData(dir string, limit int) (train, test *mnist.Set, err error) {
+	if dir == "" {
+		if dir, err = mnist.DefaultDir(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return mnist.Load(dir, limit)
+}
+
+// Train runs `vatgpu train`: it trains, prints one line per epoch and the
+// seed's finish line, and writes checkpoints to a.Out.
+func Train(a TrainArgs, stdout, stderr io.Writer) error {
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	var resume *vat.State
+	if a.Resume != "" {
+		if resume, err = vat.Load(a.Resume); err != nil {
+			return err
+		}
+		if err := cfg.SameMath(resume.Config); err != nil {
+			return fmt.Errorf("--resume %s: %v", a.Resume, err)
+		}
+		if resume.Epoch >= cfg.Epochs {
+			return usagef("--resume %s: the run already did %d epochs; ask for more with --epochs", a.Resume, resume.Epoch)
+		}
+	}
+	train, test, err := loadData(a.Data, a.Limit)
+	if err != nil {
+		return err
+	}
+	b, err := openBackend(a.Device, a.Deterministic, stdout)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	t, err := vat.NewTrainer(b, cfg, train, test, nil)
+	if err != nil {
+		return err
+	}
+	defer t.Free()
+	if resume != nil {
+		if err := t.Restore(resume); err != nil {
+			return fmt.Errorf("--resume %s: %v", a.Resume, err)
+		}
+		fmt.Fprintf(stdout, "resumed %s at epoch %d, step %d\n", a.Resume, t.Epoch, t.Step)
+	}
+	var metrics *json.Encoder
+	if a.Metrics != "" {
+		f, err := os.OpenFile(a.Metrics, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		metrics = json.NewEncoder(f)
+		if err := metrics.Encode(map[string]any{"config": cfg, "device": b.Name(), "train_images": train.N, "test_images": test.N}); err != nil {
+			return err
+		}
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		if _, ok := <-sig; ok {
+			t.Stop.Store(true)
+		}
+	}()
+
+	bar := newProgressBar(stderr, cfg.Epochs)
+	if a.Quiet {
+		bar.tty = false
+	}
+	for t.Epoch < cfg.Epochs {
+		es, err := t.RunEpoch(bar.update)
+		bar.clear()
+		if errors.Is(err, vat.ErrInterrupted) {
+			if a.Out == "" {
+				return fmt.Errorf("interrupted at epoch %d, step %d; nothing saved (no --out)", t.Epoch+1, t.Step)
+			}
+			if err := t.State().Save(a.Out); err != nil {
+				return fmt.Errorf("interrupted, and saving failed: %v", err)
+			}
+			return fmt.Errorf("interrupted at epoch %d, step %d; saved %s (continue with --resume %s)", t.Epoch+1, t.Step, a.Out, a.Out)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "epoch %d/%d: loss %.4f (ce %.4f, vat %.4f) - train acc %.4f - test loss %.4f, acc %.4f - %.1f s (%.0f images/s)\n",
+			es.Epoch, cfg.Epochs, es.Loss, es.CE, es.VAT, es.TrainAcc, es.TestLoss, es.TestAcc, es.Seconds, es.ImagesPerSec)
+		if metrics != nil {
+			if err := metrics.Encode(epochRecord(es, t.Step, b.Name())); err != nil {
+				return err
+			}
+		}
+		if a.Out != "" {
+			if err := t.State().Save(a.Out); err != nil {
+				return err
+			}
+		}
+	}
+	loss, acc, err := t.Evaluate()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "finish: use_dropout=%v, use_vat=%v: score=%g, accuracy=%g\n", cfg.Dropout, cfg.VAT, loss, acc)
+	return nil
+}
+
+// epochRecord is one line of --metrics.
+func epochRecord(es vat.EpochStats, step uint64, device string) map[string]any {
+	num := func(v float64) any {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return v
+	}
+	return map[string]any{
+		"epoch": es.Epoch, "step": step, "loss": num(es.Loss), "ce": num(es.CE), "vat": num(es.VAT),
+		"train_acc": num(es.TrainAcc), "test_loss": num(es.TestLoss), "test_acc": num(es.TestAcc),
+		"seconds": es.Seconds, "eval_seconds": es.EvalSeconds, "images_per_sec": es.ImagesPerSec, "device": device,
+	}
+}

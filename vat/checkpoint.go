@@ -1,0 +1,176 @@
+package vat
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/vatgpu/vatgpu/checkpoint"
+	"github.com/vatgpu/vatgpu/layers"
+)
+
+// Checkpoint format (safetensors, see package checkpoint):
+//
+//	tensors   one F32 tensor per model parameter, named and shaped as
+//	          layers.Params ("conv1.w" [32 1 3 3], ...), and
+//	          "adadelta.acc_grad", "adadelta.acc_delta" [NumParams];
+//	metadata  "format" = "vatgpu-checkpoint", "version" = "1",
+//	          "model" = "seed-cnn", "config" = the Config as JSON,
+//	          "epoch" and "step" = the epochs and steps done.
+//
+// The Philox streams are positioned by (seed, epoch, step) alone, so these
+// fields are the whole state of a run: a run resumed from them goes on
+// exactly as the uninterrupted run would.
+const (
+	checkpointFormat  = "vatgpu-checkpoint"
+	checkpointVersion = "1"
+	modelName         = "seed-cnn"
+)
+
+// State is a run's full state, as saved in a checkpoint.
+type State struct {
+	Config     Config
+	Params     []float32
+	AccG, AccD []float32 // Adadelta accumulators; nil in a weights-only file
+	Epoch      int
+	Step       uint64
+}
+
+// State downloads the trainer's state.
+func (t *Trainer) State() *State {
+	s := &State{Config: t.Cfg, Params: t.Params(), Epoch: t.Epoch, Step: t.Step,
+		AccG: make([]float32, layers.NumParams()), AccD: make([]float32, layers.NumParams())}
+	t.B.Download(s.AccG, t.accG)
+	t.B.Download(s.AccD, t.accD)
+	return s
+}
+
+// Restore puts a saved state on the trainer's backend: parameters,
+// optimiser state and position.
+func (t *Trainer) Restore(s *State) error {
+	if err := t.Cfg.SameMath(s.Config); err != nil {
+		return err
+	}
+	if s.AccG == nil || s.AccD == nil {
+		return fmt.Errorf("the file holds weights only, no optimiser state to resume from")
+	}
+	t.B.Upload(t.M.Params, s.Params)
+	t.B.Upload(t.accG, s.AccG)
+	t.B.Upload(t.accD, s.AccD)
+	t.Epoch, t.Step = s.Epoch, s.Step
+	return t.B.Sync()
+}
+
+// SameMath returns an error naming the first field of o that differs from
+// c in a way that changes the arithmetic of training (Epochs may differ).
+func (c Config) SameMath(o Config) error {
+	type field struct {
+		name string
+		a, b any
+	}
+	for _, f := range []field{
+		{"batch", c.Batch, o.Batch}, {"dropout", c.Dropout, o.Dropout}, {"vat", c.VAT, o.VAT},
+		{"eps", c.Eps, o.Eps}, {"xi", c.Xi, o.Xi}, {"ip", c.IP, o.IP}, {"vat-weight", c.Weight, o.Weight},
+		{"norm", c.Norm, o.Norm}, {"seed", c.Seed, o.Seed},
+		{"lr", c.LR, o.LR}, {"rho", c.Rho, o.Rho}, {"adadelta epsilon", c.AdaEps, o.AdaEps},
+	} {
+		if f.a != f.b {
+			return fmt.Errorf("checkpoint has %s %v, this run %v", f.name, f.b, f.a)
+		}
+	}
+	return nil
+}
+
+// Save writes s to path atomically.
+func (s *State) Save(path string) error {
+	f := &checkpoint.File{Metadata: map[string]string{}}
+	for _, p := range layers.Params() {
+		f.AddF32(p.Name, p.Shape, s.Params[p.Off:p.Off+p.Len])
+	}
+	if s.AccG != nil {
+		n := []int{layers.NumParams()}
+		f.AddF32("adadelta.acc_grad", n, s.AccG)
+		f.AddF32("adadelta.acc_delta", n, s.AccD)
+	}
+	cfg, err := json.Marshal(s.Config)
+	if err != nil {
+		return err
+	}
+	f.Metadata["format"] = checkpointFormat
+	f.Metadata["version"] = checkpointVersion
+	f.Metadata["model"] = modelName
+	f.Metadata["config"] = string(cfg)
+	f.Metadata["epoch"] = strconv.Itoa(s.Epoch)
+	f.Metadata["step"] = strconv.FormatUint(s.Step, 10)
+	return checkpoint.WriteFile(path, f)
+}
+
+// Load reads a checkpoint written by Save, refusing files of another
+// format, version or model, or whose tensors disagree with the model.
+func Load(path string) (*State, error) {
+	f, err := checkpoint.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("checkpoint: %s: %s", path, fmt.Sprintf(format, a...))
+	}
+	md := f.Metadata
+	if md["format"] != checkpointFormat {
+		return nil, bad("not a vatgpu checkpoint (metadata format %q)", md["format"])
+	}
+	if md["version"] != checkpointVersion {
+		return nil, bad("checkpoint version %q, this vatgpu reads %q", md["version"], checkpointVersion)
+	}
+	if md["model"] != modelName {
+		return nil, bad("model %q, this vatgpu trains %q", md["model"], modelName)
+	}
+	s := &State{Params: make([]float32, layers.NumParams())}
+	dec := json.NewDecoder(strings.NewReader(md["config"]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s.Config); err != nil {
+		return nil, bad("config: %v", err)
+	}
+	if err := s.Config.Validate(); err != nil {
+		return nil, bad("config: %v", err)
+	}
+	if s.Epoch, err = strconv.Atoi(md["epoch"]); err != nil || s.Epoch < 0 {
+		return nil, bad("epoch %q is not a count", md["epoch"])
+	}
+	if s.Step, err = strconv.ParseUint(md["step"], 10, 64); err != nil {
+		return nil, bad("step %q is not a count", md["step"])
+	}
+	for _, p := range layers.Params() {
+		v, shape, err := f.F32(p.Name)
+		if err != nil {
+			return nil, bad("%v", err)
+		}
+		if fmt.Sprint(shape) != fmt.Sprint(p.Shape) {
+			return nil, bad("%s has shape %v, the model %v", p.Name, shape, p.Shape)
+		}
+		copy(s.Params[p.Off:], v)
+	}
+	want := len(layers.Params())
+	if _, ok := f.Get("adadelta.acc_grad"); ok {
+		want += 2
+		for _, name := range []string{"adadelta.acc_grad", "adadelta.acc_delta"} {
+			v, shape, err := f.F32(name)
+			if err != nil {
+				return nil, bad("%v", err)
+			}
+			if len(shape) != 1 || shape[0] != layers.NumParams() {
+				return nil, bad("%s has shape %v, want [%d]", name, shape, layers.NumParams())
+			}
+			if name == "adadelta.acc_grad" {
+				s.AccG = v
+			} else {
+				s.AccD = v
+			}
+		}
+	}
+	if len(f.Tensors) != want {
+		return nil, bad("%d tensors, want %d", len(f.Tensors), want)
+	}
+	return s, nil
+}
