@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// vatgpu runs the command in-process and returns its exit code and output.
+func vatgpu(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = run(append([]string{"vatgpu"}, args...), &o, &e)
+	return code, o.String(), e.String()
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func TestTrainDeterministic(t *testing.T) {
+	args := []string{"train", "--device", "cpu", "--limit", "384", "--epochs", "2", "--batch", "64", "--dropout", "--vat", "--quiet"}
+	code1, out1, err1 := vatgpu(t, args...)
+	code2, out2, _ := vatgpu(t, args...)
+	if code1 != 0 || code2 != 0 {
+		t.Fatalf("exit codes %d, %d: %s", code1, code2, err1)
+	}
+	f1, f2 := lastLine(out1), lastLine(out2)
+	if !strings.HasPrefix(f1, "finish: use_dropout=true, use_vat=true: score=") {
+		t.Fatalf("no finish line: %q", out1)
+	}
+	if f1 != f2 {
+		t.Errorf("same seed, different results:\n%s\n%s", f1, f2)
+	}
+	// Another seed gives another result.
+	_, out3, _ := vatgpu(t, append(args, "--seed", "7")...)
+	if lastLine(out3) == f1 {
+		t.Errorf("--seed 7 gave the same result as 1337: %s", f1)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--batch", "0"}, "--batch must be positive"},
+		{[]string{"train", "--epochs", "-1"}, "--epochs must be positive"},
+		{[]string{"train", "--eps", "-1"}, "--eps must be finite and non-negative"},
+		{[]string{"train", "--xi", "0"}, "--xi must be finite and positive"},
+		{[]string{"train", "--ip", "-2"}, "--ip must be between"},
+		{[]string{"train", "--limit", "-5"}, "--limit must be"},
+		{[]string{"train", "--device", "tpu"}, `--device must be cpu, auto or a GPU index`},
+		{[]string{"train", "--norm", "l1"}, "--norm must be"},
+		{[]string{"train", "--batch", "many"}, "invalid value"},
+		{[]string{"train", "--nope"}, "flag provided but not defined"},
+		{[]string{"train", "extra"}, "train takes no arguments"},
+		{[]string{"eval"}, "model"},
+	}
+	for _, c := range cases {
+		code, _, stderr := vatgpu(t, c.args...)
+		if code != 2 {
+			t.Errorf("%v: exit code %d, want 2 (stderr %q)", c.args, code, stderr)
+		}
+		line := firstErrLine(stderr)
+		if !strings.Contains(line, c.want) {
+			t.Errorf("%v: error line %q does not say %q", c.args, line, c.want)
+		}
+		if strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic") {
+			t.Errorf("%v: stack trace in %q", c.args, stderr)
+		}
+	}
+}
+
+// firstErrLine returns the "vatgpu: ..." line urfave/cli's help text may
+// surround.
+func firstErrLine(stderr string) string {
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "vatgpu: ") {
+			return l
+		}
+	}
+	return stderr
+}
+
+func TestRuntimeErrors(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--device", "cpu", "--data", filepath.Join(dir, "missing")}, "missing"},
+		{[]string{"eval", "--model", filepath.Join(dir, "none.safetensors"), "--device", "cpu"}, "none.safetensors"},
+		// No GPU in CI: asking for one fails with one line, not a crash.
+		{[]string{"train", "--device", "0", "--limit", "10", "--epochs", "1"}, "gpu"},
+	}
+	for _, c := range cases {
+		code, _, stderr := vatgpu(t, c.args...)
+		if code != 1 {
+			if c.args[2] == "0" && code == 0 {
+				t.Skip("a GPU is present: the no-GPU case cannot be checked here")
+			}
+			t.Errorf("%v: exit code %d, want 1 (stderr %q)", c.args, code, stderr)
+		}
+		if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: want one line naming %q, got %q", c.args, c.want, stderr)
+		}
+	}
+}
+
+func TestTrainEvalCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.safetensors")
+	code, stdout, stderr := vatgpu(t, "train", "--device", "cpu", "--limit", "256", "--epochs", "1", "--batch", "64", "--out", out, "--quiet")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	finish := lastLine(stdout) // finish: ...: score=S, accuracy=A
+	code, evalOut, stderr := vatgpu(t, "eval", "--model", out, "--device", "cpu", "--limit", "256")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	score := finish[strings.Index(finish, "score="):]
+	if !strings.HasPrefix(evalOut, score[:strings.Index(score, ",")]) {
+		t.Errorf("eval says %q, train said %q", evalOut, finish)
+	}
+	// A run with other math refuses to resume from it, naming the field.
+	code, _, stderr = vatgpu(t, "train", "--device", "cpu", "--limit", "256", "--epochs", "2", "--batch", "32", "--resume", out)
+	if code == 0 || !strings.Contains(stderr, "batch") {
+		t.Errorf("resume with another batch size: code %d, %q", code, stderr)
+	}
+}
+
+// TestInterruptResume interrupts a real run with SIGINT after its first
+// epoch, resumes it, and checks that it ends exactly where an
+// uninterrupted run ends.
+func TestInterruptResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "vatgpu")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	args := []string{"train", "--device", "cpu", "--limit", "512", "--epochs", "2", "--batch", "64", "--dropout", "--vat", "--quiet"}
+	full, err := exec.Command(bin, args...).Output()
+	if err != nil {
+		t.Fatalf("uninterrupted run: %v", err)
+	}
+	ckpt := filepath.Join(dir, "run.safetensors")
+	cmd := exec.Command(bin, append(args, "--out", ckpt)...)
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "epoch 1/2") {
+			cmd.Process.Signal(syscall.SIGINT)
+			break
+		}
+	}
+	for sc.Scan() {
+	}
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("interrupted run: %v, want exit 1; stderr %q", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "saved "+ckpt) {
+		t.Fatalf("interrupted run did not say where it saved: %q", stderr.String())
+	}
+	if _, err := os.Stat(ckpt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var resumed []byte
+	go func() {
+		resumed, err = exec.Command(bin, append(args, "--resume", ckpt)...).Output()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		t.Fatal("resumed run did not finish")
+	}
+	if err != nil {
+		t.Fatalf("resumed run: %v", err)
+	}
+	if a, b := lastLine(string(full)), lastLine(string(resumed)); a != b {
+		t.Errorf("resumed run ends differently:\n uninterrupted %s\n resumed       %s", a, b)
+	}
+}
