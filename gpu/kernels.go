@@ -1,9 +1,6 @@
 package gpu
 
-import (
-	"fmt"
-	"unsafe"
-)
+import "fmt"
 
 // The custom kernels of kernels.cu, by name and parameter list, and the
 // typed launchers the backend calls. Each launcher is the twin of a
@@ -40,7 +37,7 @@ const (
 // letter each: p a device pointer (8 bytes), i an int (int32), u an
 // unsigned (uint32), f a float (float32), q an unsigned long long
 // (uint64). TestPTXEntries checks these against the PTX's .entry
-// declarations, and launch checks every call's arguments against them.
+// declarations, and checkKernelArgs checks every launch's arguments against them.
 type kernelSpec struct {
 	name   string
 	params string
@@ -80,9 +77,6 @@ func paramSize(c byte) int {
 	panic(fmt.Sprintf("gpu: unknown kernel parameter letter %q", c))
 }
 
-// dptr is a device address passed to a kernel (a pointer parameter).
-type dptr uint64
-
 // Block sizes. reduceThreads must equal REDUCE_THREADS in kernels.cu: the
 // block reductions assume it, and it fixes their order of summation.
 const (
@@ -95,41 +89,48 @@ const (
 )
 
 // gridFor returns the number of blocks of threads covering n items, at
-// least 1 and at most maxGrid (the kernels loop over the rest).
+// least 1 and at most maxGrid: for the grid-stride kernels, which loop over
+// the rest.
 func gridFor(n, threads int) int {
 	return max(1, min((n+threads-1)/threads, maxGrid))
 }
 
-// kernelArgs checks args against k's parameter list and returns a pointer
-// to each, as cuLaunchKernel takes them. It panics on a mismatch: that is
-// a bug in this package, never a condition of the device.
-func kernelArgs(k kernelID, args []any) []unsafe.Pointer {
+// blocksFor returns the number of blocks of threads covering n items,
+// uncapped: for the kernels with one thread per row or column, which do
+// not loop.
+func blocksFor(n, threads int) int {
+	return max(1, (n+threads-1)/threads)
+}
+
+// checkKernelArgs panics unless args match k's parameter list in number
+// and Go type (DevicePtr for p, int32 for i, uint32 for u, float32 for f,
+// uint64 for q): a mismatch is a bug in this package, never a condition of
+// the device. Stream.Launch then passes each in a slot of its size.
+func checkKernelArgs(k kernelID, args []any) {
 	spec := kernelSpecs[k]
 	if len(args) != len(spec.params) {
 		panic(fmt.Sprintf("gpu: kernel %s takes %d arguments, got %d", spec.name, len(spec.params), len(args)))
 	}
-	ptrs := make([]unsafe.Pointer, len(args))
 	for i, a := range args {
-		var want byte
-		switch v := a.(type) {
-		case dptr:
-			want, ptrs[i] = 'p', unsafe.Pointer(&v)
+		var got byte
+		switch a.(type) {
+		case DevicePtr:
+			got = 'p'
 		case int32:
-			want, ptrs[i] = 'i', unsafe.Pointer(&v)
+			got = 'i'
 		case uint32:
-			want, ptrs[i] = 'u', unsafe.Pointer(&v)
+			got = 'u'
 		case float32:
-			want, ptrs[i] = 'f', unsafe.Pointer(&v)
+			got = 'f'
 		case uint64:
-			want, ptrs[i] = 'q', unsafe.Pointer(&v)
+			got = 'q'
 		default:
 			panic(fmt.Sprintf("gpu: kernel %s argument %d: type %T is not a kernel parameter type", spec.name, i, a))
 		}
-		if want != spec.params[i] {
+		if got != spec.params[i] {
 			panic(fmt.Sprintf("gpu: kernel %s argument %d: %T for parameter %q", spec.name, i, a, spec.params[i]))
 		}
 	}
-	return ptrs
 }
 
 // kernelInt converts a count or index to a kernel's int, panicking when it does

@@ -99,24 +99,22 @@ func TestPTXParser(t *testing.T) {
 	}
 }
 
-func TestKernelArgs(t *testing.T) {
-	p := kernelArgs(kReLUForward, []any{dptr(1), dptr(2), int32(3)})
-	if len(p) != 3 || *(*int32)(p[2]) != 3 {
-		t.Fatalf("kernelArgs: %v", p)
-	}
+func TestCheckKernelArgs(t *testing.T) {
+	checkKernelArgs(kReLUForward, []any{DevicePtr(1), DevicePtr(2), int32(3)})
 	for _, bad := range [][]any{
-		{dptr(1), dptr(2)},            // too few
-		{dptr(1), dptr(2), int(3)},    // Go int is 8 bytes
-		{dptr(1), dptr(2), uint64(3)}, // wrong size
-		{dptr(1), int32(2), int32(3)}, // wrong kind
+		{DevicePtr(1), DevicePtr(2)},            // too few
+		{DevicePtr(1), DevicePtr(2), int(3)},    // Go int is 8 bytes
+		{DevicePtr(1), DevicePtr(2), uint64(3)}, // wrong size
+		{DevicePtr(1), int32(2), int32(3)},      // wrong kind
+		{uint64(1), DevicePtr(2), int32(3)},     // a pointer must be a DevicePtr
 	} {
 		func() {
 			defer func() {
 				if recover() == nil {
-					t.Errorf("kernelArgs(relu_forward, %T...) did not panic", bad)
+					t.Errorf("checkKernelArgs(relu_forward, %v) did not panic", bad)
 				}
 			}()
-			kernelArgs(kReLUForward, bad)
+			checkKernelArgs(kReLUForward, bad)
 		}()
 	}
 }
