@@ -3,6 +3,7 @@ package gemm
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -128,7 +129,11 @@ func (pr *problem) block(kern *kernel, ws *workspace, i0, i1, j0, j1 int) {
 			}
 			for ic := i0; ic < i1; ic += mc {
 				mb := min(mc, i1-ic)
-				full := mb / mr * mr // rows in whole panels, read in place
+				// Whole panels of A are read in place (row-major as
+				// stored, or k-major when transposed; packing them was
+				// measured slower, even for strides that fold a panel
+				// onto few L1 sets); a partial last panel is packed.
+				full := mb / mr * mr
 				if full < mb {
 					packA(pr.transA, pr.a, pr.lda, ic+full, mb-full, pc, kb, mr, ws.a)
 				}
@@ -162,7 +167,7 @@ func (pr *problem) block(kern *kernel, ws *workspace, i0, i1, j0, j1 int) {
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
-// packA packs rows [i0, i0+h) (h <= mr) and steps [p0, p0+kb) of op(A) into
+// packA packs rows [i0, i0+h) (h < mr) and steps [p0, p0+kb) of op(A) into
 // one k-major panel: dst[p*mr + r] = op(A)[i0+r][p0+p], zero for r >= h.
 func packA(trans bool, a []float32, lda, i0, h, p0, kb, mr int, dst []float32) {
 	d := dst[:kb*mr]
@@ -170,8 +175,13 @@ func packA(trans bool, a []float32, lda, i0, h, p0, kb, mr int, dst []float32) {
 		// op(A)[i][p] = a[p*lda+i]: each step is h contiguous values.
 		for p := 0; p < kb; p++ {
 			dp := d[p*mr : p*mr+mr]
-			copy(dp, a[(p0+p)*lda+i0:][:h])
-			clear(dp[h:])
+			src := a[(p0+p)*lda+i0:][:h]
+			for r, v := range src {
+				dp[r] = v
+			}
+			for r := h; r < mr; r++ {
+				dp[r] = 0
+			}
 		}
 		return
 	}
@@ -223,60 +233,85 @@ func packBT(kern *kernel, b []float32, ldb, p0, kb, j0, w, ld int, dst []float32
 	}
 }
 
-// A job is one block of C for one goroutine.
-type job struct {
-	pr             *problem
-	kern           *kernel
-	i0, i1, j0, j1 int
-	wg             *sync.WaitGroup
-}
-
-func (j *job) run() {
-	ws := workspaces.Get().(*workspace)
-	j.pr.block(j.kern, ws, j.i0, j.i1, j.j0, j.j1)
-	workspaces.Put(ws)
-}
-
-// task is the reusable state of one parallel call.
+// A task is one parallel call: C cut into chunks of whole tiles along one
+// dimension, claimed in turn by the caller and by idle helpers. Which
+// goroutine computes a chunk does not change its result.
 type task struct {
-	pr   problem
-	wg   sync.WaitGroup
-	jobs []job
+	pr     problem
+	kern   *kernel
+	byRows bool
+	tiles  int          // tiles along the cut dimension
+	chunks int          // number of chunks
+	next   atomic.Int64 // next chunk to claim
+	done   sync.WaitGroup
+	refs   atomic.Int64 // goroutines holding the task; the last one pools it
 }
 
 var tasks = sync.Pool{New: func() any { return new(task) }}
 
-// helpers are goroutines that run jobs handed to them; a call offers each
-// job to an idle helper and runs it itself when none is waiting, so
-// concurrent callers never queue behind each other.
-var helpers struct {
-	mu   sync.Mutex
-	n    int
-	jobs chan *job
+// work computes chunks until none is left.
+func (t *task) work() {
+	ws := workspaces.Get().(*workspace)
+	for {
+		c := int(t.next.Add(1) - 1)
+		if c >= t.chunks {
+			break
+		}
+		lo, hi := c*t.tiles/t.chunks, (c+1)*t.tiles/t.chunks
+		if t.byRows {
+			t.pr.block(t.kern, ws, lo*t.kern.mr, min(hi*t.kern.mr, t.pr.m), 0, t.pr.n)
+		} else {
+			t.pr.block(t.kern, ws, 0, t.pr.m, lo*t.kern.nr, min(hi*t.kern.nr, t.pr.n))
+		}
+		t.done.Done()
+	}
+	workspaces.Put(ws)
 }
 
-func helper(jobs <-chan *job) {
-	for j := range jobs {
-		j.run()
-		j.wg.Done()
+// release drops a reference to t.
+func (t *task) release() {
+	if t.refs.Add(-1) == 0 {
+		t.pr = problem{}
+		tasks.Put(t)
+	}
+}
+
+// helpers are goroutines that join tasks handed to them. A call offers its
+// task only to helpers idle at that moment, so concurrent callers never
+// queue behind each other, and it does not wait for a helper that has not
+// started: it waits for the chunks alone.
+var helpers struct {
+	mu    sync.Mutex
+	n     int
+	tasks chan *task
+}
+
+func helper(tasks <-chan *task) {
+	for t := range tasks {
+		t.work()
+		t.release()
 	}
 }
 
 // ensureHelpers starts helpers until there are n.
-func ensureHelpers(n int) chan *job {
+func ensureHelpers(n int) chan *task {
 	helpers.mu.Lock()
 	defer helpers.mu.Unlock()
-	if helpers.jobs == nil {
-		helpers.jobs = make(chan *job)
+	if helpers.tasks == nil {
+		helpers.tasks = make(chan *task)
 	}
 	for ; helpers.n < n; helpers.n++ {
-		go helper(helpers.jobs)
+		go helper(helpers.tasks)
 	}
-	return helpers.jobs
+	return helpers.tasks
 }
 
-// parallel splits C into at most workers blocks along the dimension with
-// more tiles, at tile boundaries, and computes them concurrently.
+// chunksPerWorker is how many chunks each goroutine gets on average; more
+// than one lets the others take over the work of one that is descheduled.
+const chunksPerWorker = 4
+
+// parallel cuts C along the dimension with more tiles into chunks and
+// computes them on up to workers goroutines (the caller included).
 func parallel(kern *kernel, pr *problem, workers int) {
 	rowTiles := (pr.m + kern.mr - 1) / kern.mr
 	colTiles := (pr.n + kern.nr - 1) / kern.nr
@@ -285,41 +320,28 @@ func parallel(kern *kernel, pr *problem, workers int) {
 	if byRows {
 		tiles = rowTiles
 	}
-	parts := min(workers, tiles)
-	if parts <= 1 {
+	chunks := min(tiles, chunksPerWorker*workers)
+	if workers <= 1 || chunks <= 1 {
 		ws := workspaces.Get().(*workspace)
 		pr.block(kern, ws, 0, pr.m, 0, pr.n)
 		workspaces.Put(ws)
 		return
 	}
 	t := tasks.Get().(*task)
-	t.pr = *pr
-	if cap(t.jobs) < parts {
-		t.jobs = make([]job, parts)
-	}
-	t.jobs = t.jobs[:parts]
-	for w := range t.jobs {
-		lo, hi := w*tiles/parts, (w+1)*tiles/parts
-		j := job{pr: &t.pr, kern: kern, i0: 0, i1: pr.m, j0: 0, j1: pr.n, wg: &t.wg}
-		if byRows {
-			j.i0, j.i1 = lo*kern.mr, min(hi*kern.mr, pr.m)
-		} else {
-			j.j0, j.j1 = lo*kern.nr, min(hi*kern.nr, pr.n)
-		}
-		t.jobs[w] = j
-	}
-	jobs := ensureHelpers(parts - 1)
-	for w := 1; w < parts; w++ {
-		t.wg.Add(1)
+	t.pr, t.kern, t.byRows, t.tiles, t.chunks = *pr, kern, byRows, tiles, chunks
+	t.next.Store(0)
+	t.done.Add(chunks)
+	t.refs.Store(1)
+	offers := ensureHelpers(min(workers, chunks) - 1)
+	for range min(workers, chunks) - 1 {
+		t.refs.Add(1)
 		select {
-		case jobs <- &t.jobs[w]:
+		case offers <- t:
 		default:
-			t.jobs[w].run()
-			t.wg.Done()
+			t.refs.Add(-1)
 		}
 	}
-	t.jobs[0].run()
-	t.wg.Wait()
-	t.pr = problem{}
-	tasks.Put(t)
+	t.work()
+	t.done.Wait()
+	t.release()
 }

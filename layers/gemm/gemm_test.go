@@ -384,6 +384,16 @@ func TestSgemmAllocs(t *testing.T) {
 		if allocs > 0 {
 			t.Errorf("%v: %v allocations per call", tc, allocs)
 		}
+		// AllocsPerRun runs at GOMAXPROCS 1, where Sgemm does not split;
+		// split explicitly too.
+		allocs = testing.AllocsPerRun(20, func() {
+			pr := problem{transA: tc.transA, transB: tc.transB, m: tc.m, n: tc.n, k: tc.k, alpha: tc.alpha, beta: tc.beta,
+				a: o.a, b: o.b, c: c, lda: o.lda, ldb: o.ldb, ldc: o.ldc}
+			parallel(active, &pr, 2)
+		})
+		if allocs > 0 {
+			t.Errorf("%v: %v allocations per parallel call", tc, allocs)
+		}
 	}
 }
 
