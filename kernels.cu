@@ -12,8 +12,11 @@
 //	nvcc -ptx -arch=compute_80 -fmad=false -o gpu/kernels.ptx kernels.cu
 //	sed -i "1i // kernels.cu sha256: $(sha256sum kernels.cu | cut -d' ' -f1)" gpu/kernels.ptx
 //
-// gpu.TestPTXMatchesSource fails when the hash on the first line of
-// gpu/kernels.ptx is not that of this file.
+// (`make kernels` runs the same.) gpu.TestPTXMatchesSource fails when the
+// hash on the first line of gpu/kernels.ptx is not that of this file.
+//
+// compute_80: the driver JIT-compiles this PTX for the GPU it runs on, so it
+// serves A100, H100/H200 and later (CUDA 13 no longer targets Volta).
 //
 // Floating point: IEEE division and square root (nvcc's defaults
 // -prec-div=true -prec-sqrt=true -ftz=false; never --use_fast_math) and
