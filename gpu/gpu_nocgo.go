@@ -20,6 +20,7 @@ func dlOpen(string, bool) (uintptr, string)                      { return 0, err
 func dlSym(uintptr, string) uintptr                              { return 0 }
 func dlClose(uintptr)                                            {}
 func dlPath(uintptr) string                                      { return "" }
+func dlLoaded(string) string                                     { return "" }
 func driverErrorText(int) (string, string)                       { return "", "" }
 func cublasStatusText(int) (string, string)                      { return "", "" }
 func cudnnErrorText(int) string                                  { return "" }

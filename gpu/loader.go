@@ -3,6 +3,8 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 )
@@ -58,8 +60,11 @@ func loadLibrary(spec libSpec, cfg searchConfig) *loadedLib {
 	}
 	var failures []string
 	for _, c := range cfg.candidates(spec.sonames) {
-		handles, paths, err := openCandidate(spec, c)
+		handles, paths, err := openCandidate(spec, c, cfg)
 		if err != nil {
+			if c.Dir == "" && strings.HasPrefix(err.Error(), c.Path+": cannot open shared object file") {
+				continue // the loader does not know it: not found, not a failure
+			}
 			failures = append(failures, err.Error())
 			continue
 		}
@@ -87,14 +92,8 @@ func loadLibrary(spec libSpec, cfg searchConfig) *loadedLib {
 // openCandidate preloads c's dependencies from its folder and then opens c.
 // It returns the handles with c's first (symbols are looked up in that
 // order) and the loaded paths with c's last.
-func openCandidate(spec libSpec, c candidate) (handles []uintptr, paths []string, err error) {
-	var depHandles []uintptr
-	fail := func(err error) ([]uintptr, []string, error) {
-		for i := len(depHandles) - 1; i >= 0; i-- {
-			dlClose(depHandles[i])
-		}
-		return nil, nil, err
-	}
+func openCandidate(spec libSpec, c candidate, cfg searchConfig) (handles []uintptr, paths []string, err error) {
+	o := &opener{cfg: cfg, tried: map[string]bool{}}
 	// Dependencies may need each other; load them in passes until a pass
 	// makes no progress, so that their order in the list does not matter.
 	pending := spec.dependencies(c)
@@ -102,32 +101,95 @@ func openCandidate(spec libSpec, c candidate) (handles []uintptr, paths []string
 	for len(pending) > 0 {
 		var next []dependency
 		for _, d := range pending {
-			h, msg := dlOpen(d.Path, true)
-			if h == 0 {
+			if h, msg := o.open(d.Path, true, true); h == 0 {
 				lastErr[d.Path] = msg
 				next = append(next, d)
-				continue
 			}
-			depHandles = append(depHandles, h)
-			paths = append(paths, loadedPath(h, d.Path))
 		}
 		if len(next) == len(pending) {
 			for _, d := range next {
 				if d.Required {
-					return fail(fmt.Errorf("%s: %s", d.Path, lastErr[d.Path]))
+					o.closeAll()
+					return nil, nil, fmt.Errorf("%s", lastErr[d.Path]) // dlerror names the file
 				}
 			}
 			break
 		}
 		pending = next
 	}
-	h, msg := dlOpen(c.Path, spec.lib == Driver)
+	h, msg := o.open(c.Path, spec.lib == Driver, false)
 	if h == 0 {
-		return fail(fmt.Errorf("%s", msg))
+		o.closeAll()
+		return nil, nil, fmt.Errorf("%s", msg)
 	}
-	handles = append([]uintptr{h}, depHandles...)
-	paths = append(paths, loadedPath(h, c.Path))
-	return handles, paths, nil
+	if c.Dir == "" {
+		// The loader brought in what the library links against; record
+		// the dependencies it has loaded so far.
+		for _, d := range spec.dependencyNames(c.Soname) {
+			if p := dlLoaded(d.Path); p != "" {
+				o.paths = append(o.paths, p)
+			}
+		}
+	}
+	o.paths = append(o.paths, loadedPath(h, c.Path))
+	return append([]uintptr{h}, o.handles...), o.paths, nil
+}
+
+// opener opens libraries for one candidate and keeps what it opened.
+type opener struct {
+	cfg     searchConfig
+	handles []uintptr // dependencies, in load order (the candidate's own handle is not kept here)
+	paths   []string
+	tried   map[string]bool // sonames already looked for in the search folders
+}
+
+// missingSoname matches dlerror's message for a library that needs a
+// soname the loader cannot find: "libnvrtc.so.12: cannot open shared
+// object file: No such file or directory".
+var missingSoname = regexp.MustCompile(`^(lib[^/: ]+\.so[0-9.]*): cannot open shared object file`)
+
+// open dlopens path. When that fails because path needs a soname the
+// loader cannot find, open looks for that soname in the search folders
+// (VATGPU_CUDA_PATH, CUDA and Python package folders), preloads it with
+// RTLD_GLOBAL and tries again; the wheels put, say, libnvrtc and
+// libcublasLt in folders next to cuDNN's. With keep set the handle and
+// path are recorded in o (dependencies); otherwise the caller keeps them.
+func (o *opener) open(path string, global, keep bool) (uintptr, string) {
+	for {
+		h, msg := dlOpen(path, global)
+		if h != 0 {
+			if keep {
+				o.handles = append(o.handles, h)
+				o.paths = append(o.paths, loadedPath(h, path))
+			}
+			return h, ""
+		}
+		m := missingSoname.FindStringSubmatch(msg)
+		if m == nil || m[1] == filepath.Base(path) || o.tried[m[1]] || len(o.tried) >= 16 {
+			return 0, msg
+		}
+		o.tried[m[1]] = true
+		found := false
+		for _, dep := range o.cfg.candidates([]string{m[1]}) {
+			if dep.Dir == "" {
+				continue // the loader already failed to find it
+			}
+			if dh, _ := o.open(dep.Path, true, true); dh != 0 {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return 0, msg
+		}
+	}
+}
+
+func (o *opener) closeAll() {
+	for i := len(o.handles) - 1; i >= 0; i-- {
+		dlClose(o.handles[i])
+	}
+	o.handles, o.paths = nil, nil
 }
 
 // loadedPath is the file the loader opened for h, or fallback.
@@ -182,6 +244,7 @@ type symbol struct {
 	Required bool
 	Name     string // looked up first
 	Alt      string // looked up when Name is in no handle; "" for none
+	ID       string // the C identifier whose type vg_cuda.h declares (pf_<ID>)
 }
 
 // loadError turns a failed library load into the error Open returns.

@@ -33,6 +33,7 @@ var symTableOnce = sync.OnceValue(func() []symbol {
 			Required: C.vg_sym_required(ci) != 0,
 			Name:     C.GoString(C.vg_sym_name(ci)),
 			Alt:      C.GoString(C.vg_sym_alt(ci)),
+			ID:       C.GoString(C.vg_sym_id(ci)),
 		}
 	}
 	return t
@@ -89,6 +90,18 @@ func dlPath(h uintptr) string {
 	return C.GoString(&buf[0])
 }
 
+// dlLoaded is the path of the loaded library with this soname, or "" if
+// none is loaded (it loads nothing).
+func dlLoaded(soname string) string {
+	cname := C.CString(soname)
+	defer C.free(unsafe.Pointer(cname))
+	var buf [4096]C.char
+	if C.vg_dlloaded(cname, &buf[0], C.size_t(len(buf))) != 0 {
+		return ""
+	}
+	return C.GoString(&buf[0])
+}
+
 // ---- status texts ----
 
 // driverErrorText asks the driver for a CUresult's name and description;
@@ -126,7 +139,7 @@ func cudnnErrorText(code int) string {
 
 // ---- CUDA driver ----
 
-func uptr(h uintptr) C.uintptr_t { return C.uintptr_t(h) }
+func uptr(h uintptr) C.uintptr_t   { return C.uintptr_t(h) }
 func cdev(p DevicePtr) C.vg_devptr { return C.vg_devptr(p) }
 
 func cuInit() int { return int(C.vg_cuInit()) }
@@ -224,7 +237,9 @@ func cuStreamCreate(ctx uintptr, flags uint32) (uintptr, int) {
 
 func cuStreamDestroy(ctx, s uintptr) int { return int(C.vg_cuStreamDestroy(uptr(ctx), uptr(s))) }
 
-func cuStreamSynchronize(ctx, s uintptr) int { return int(C.vg_cuStreamSynchronize(uptr(ctx), uptr(s))) }
+func cuStreamSynchronize(ctx, s uintptr) int {
+	return int(C.vg_cuStreamSynchronize(uptr(ctx), uptr(s)))
+}
 
 func cuEventCreate(ctx uintptr, flags uint32) (uintptr, int) {
 	var e C.uintptr_t
@@ -232,7 +247,9 @@ func cuEventCreate(ctx uintptr, flags uint32) (uintptr, int) {
 	return uintptr(e), int(r)
 }
 
-func cuEventRecord(ctx, e, s uintptr) int { return int(C.vg_cuEventRecord(uptr(ctx), uptr(e), uptr(s))) }
+func cuEventRecord(ctx, e, s uintptr) int {
+	return int(C.vg_cuEventRecord(uptr(ctx), uptr(e), uptr(s)))
+}
 
 func cuEventSynchronize(ctx, e uintptr) int { return int(C.vg_cuEventSynchronize(uptr(ctx), uptr(e))) }
 
@@ -295,9 +312,13 @@ func cuGraphInstantiate(ctx, g uintptr) (uintptr, int) {
 	return uintptr(e), int(r)
 }
 
-func cuGraphLaunch(ctx, exec, s uintptr) int { return int(C.vg_cuGraphLaunch(uptr(ctx), uptr(exec), uptr(s))) }
+func cuGraphLaunch(ctx, exec, s uintptr) int {
+	return int(C.vg_cuGraphLaunch(uptr(ctx), uptr(exec), uptr(s)))
+}
 
-func cuGraphExecDestroy(ctx, exec uintptr) int { return int(C.vg_cuGraphExecDestroy(uptr(ctx), uptr(exec))) }
+func cuGraphExecDestroy(ctx, exec uintptr) int {
+	return int(C.vg_cuGraphExecDestroy(uptr(ctx), uptr(exec)))
+}
 
 func cuGraphDestroy(ctx, g uintptr) int { return int(C.vg_cuGraphDestroy(uptr(ctx), uptr(g))) }
 
@@ -311,7 +332,9 @@ func cublasCreate(ctx uintptr) (uintptr, int) {
 
 func cublasDestroy(ctx, h uintptr) int { return int(C.vg_cublasDestroy(uptr(ctx), uptr(h))) }
 
-func cublasSetStream(ctx, h, s uintptr) int { return int(C.vg_cublasSetStream(uptr(ctx), uptr(h), uptr(s))) }
+func cublasSetStream(ctx, h, s uintptr) int {
+	return int(C.vg_cublasSetStream(uptr(ctx), uptr(h), uptr(s)))
+}
 
 func cublasSetMathMode(ctx, h uintptr, mode int) int {
 	return int(C.vg_cublasSetMathMode(uptr(ctx), uptr(h), C.int(mode)))
@@ -359,7 +382,9 @@ func cudnnCreate(ctx uintptr) (uintptr, int) {
 
 func cudnnDestroy(ctx, h uintptr) int { return int(C.vg_cudnnDestroy(uptr(ctx), uptr(h))) }
 
-func cudnnSetStream(ctx, h, s uintptr) int { return int(C.vg_cudnnSetStream(uptr(ctx), uptr(h), uptr(s))) }
+func cudnnSetStream(ctx, h, s uintptr) int {
+	return int(C.vg_cudnnSetStream(uptr(ctx), uptr(h), uptr(s)))
+}
 
 func cudnnNewTensor4d(n, c, h, w int) (uintptr, int) {
 	var t C.uintptr_t
@@ -384,7 +409,9 @@ func cudnnNewConv2d(padH, padW, strideH, strideW, dilH, dilW, math int) (uintptr
 	return uintptr(cd), int(r)
 }
 
-func cudnnSetConvMath(cd uintptr, math int) int { return int(C.vg_cudnnSetConvMath(uptr(cd), C.int(math))) }
+func cudnnSetConvMath(cd uintptr, math int) int {
+	return int(C.vg_cudnnSetConvMath(uptr(cd), C.int(math)))
+}
 
 func cudnnDestroyConv(cd uintptr) int { return int(C.vg_cudnnDestroyConv(uptr(cd))) }
 

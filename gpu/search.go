@@ -182,8 +182,8 @@ type dependency struct {
 	Required bool // a failure to load it fails the candidate
 }
 
-// dependencies lists what to preload for a candidate found in a folder.
-// Files that do not exist are left out; a loader candidate has none.
+// dependencyNames lists the sonames a library needs loaded beside it,
+// with whether each is required; patterns (with *) name optional families.
 //
 //   - libcublas.so.N needs libcublasLt.so.N.
 //   - libcudnn.so.9 is a dispatcher that dlopens libcudnn_graph, _ops and
@@ -191,39 +191,46 @@ type dependency struct {
 //     _heuristic and _adv (optional).
 //   - libcudnn.so.8 dlopens libcudnn_ops_infer/_ops_train/_cnn_infer/
 //     _cnn_train .so.8 (required) and _adv_infer/_adv_train (optional).
+func (s libSpec) dependencyNames(soname string) []dependency {
+	v := soVersion(soname)
+	switch {
+	case s.lib == CUBLAS:
+		return []dependency{{"libcublasLt.so." + v, true}}
+	case s.lib == CUDNN && v == "9":
+		return []dependency{
+			{"libcudnn_graph.so.9", true},
+			{"libcudnn_engines_*.so.9", false},
+			{"libcudnn_heuristic.so.9", false},
+			{"libcudnn_ops.so.9", true},
+			{"libcudnn_cnn.so.9", true},
+			{"libcudnn_adv.so.9", false},
+		}
+	case s.lib == CUDNN && v == "8":
+		return []dependency{
+			{"libcudnn_ops_infer.so.8", true},
+			{"libcudnn_ops_train.so.8", true},
+			{"libcudnn_cnn_infer.so.8", true},
+			{"libcudnn_cnn_train.so.8", true},
+			{"libcudnn_adv_infer.so.8", false},
+			{"libcudnn_adv_train.so.8", false},
+		}
+	}
+	return nil
+}
+
+// dependencies lists the files to preload for a candidate found in a
+// folder, in order; names that match no file are left out. A loader
+// candidate has none: the loader finds them itself.
 func (s libSpec) dependencies(c candidate) []dependency {
 	if c.Dir == "" {
 		return nil
 	}
-	v := soVersion(c.Soname)
 	var deps []dependency
-	add := func(name string, required bool) {
-		p := filepath.Join(c.Dir, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			deps = append(deps, dependency{Path: p, Required: required})
-		}
-	}
-	switch s.lib {
-	case CUBLAS:
-		add("libcublasLt.so."+v, true)
-	case CUDNN:
-		switch v {
-		case "9":
-			add("libcudnn_graph.so.9", true)
-			for _, p := range globSorted(filepath.Join(c.Dir, "libcudnn_engines_*.so.9")) {
-				add(filepath.Base(p), false)
+	for _, d := range s.dependencyNames(c.Soname) {
+		for _, p := range globSorted(filepath.Join(c.Dir, d.Path)) {
+			if st, err := os.Stat(p); err == nil && !st.IsDir() {
+				deps = append(deps, dependency{Path: p, Required: d.Required})
 			}
-			add("libcudnn_heuristic.so.9", false)
-			add("libcudnn_ops.so.9", true)
-			add("libcudnn_cnn.so.9", true)
-			add("libcudnn_adv.so.9", false)
-		case "8":
-			add("libcudnn_ops_infer.so.8", true)
-			add("libcudnn_ops_train.so.8", true)
-			add("libcudnn_cnn_infer.so.8", true)
-			add("libcudnn_cnn_train.so.8", true)
-			add("libcudnn_adv_infer.so.8", false)
-			add("libcudnn_adv_train.so.8", false)
 		}
 	}
 	return deps

@@ -75,33 +75,42 @@ func (s *Stream) Launch(f Function, grid, block [3]uint32, shmem uint32, args ..
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, a := range args {
-		// Slots are little-endian like every CUDA host: a 4-byte value
-		// in the low half of its slot is what the kernel reads.
-		switch v := a.(type) {
-		case int32:
-			s.slots[i] = uint64(uint32(v))
-		case uint32:
-			s.slots[i] = uint64(v)
-		case int64:
-			s.slots[i] = uint64(v)
-		case uint64:
-			s.slots[i] = v
-		case float32:
-			s.slots[i] = uint64(math.Float32bits(v))
-		case float64:
-			s.slots[i] = math.Float64bits(v)
-		case DevicePtr:
-			s.slots[i] = uint64(v)
-		default:
-			panic(fmt.Sprintf("gpu: Launch %s: argument %d has type %T; want int32, uint32, int64, uint64, float32, float64 or DevicePtr", f.name, i, a))
-		}
-	}
+	packArgs(s.slots, f.name, args)
 	r := cuLaunchKernel(s.d.ctx, f.h, grid, block, shmem, s.h, s.arena, maxKernelArgs)
 	if r != 0 {
 		return cuCheck("cuLaunchKernel", fmt.Sprintf("%s, grid %v, block %v, %d bytes shared", f.name, grid, block, shmem), r)
 	}
 	return nil
+}
+
+// packArgs writes each kernel argument into the low bytes of its 8-byte
+// slot, as the kernel's parameter of that type reads it (every CUDA host
+// is little-endian). It panics on a type that is not a kernel parameter
+// type or on more arguments than slots.
+func packArgs(slots []uint64, kernel string, args []any) {
+	if len(args) > len(slots) {
+		panic(fmt.Sprintf("gpu: Launch %s: %d arguments, at most %d", kernel, len(args), len(slots)))
+	}
+	for i, a := range args {
+		switch v := a.(type) {
+		case int32:
+			slots[i] = uint64(uint32(v))
+		case uint32:
+			slots[i] = uint64(v)
+		case int64:
+			slots[i] = uint64(v)
+		case uint64:
+			slots[i] = v
+		case float32:
+			slots[i] = uint64(math.Float32bits(v))
+		case float64:
+			slots[i] = math.Float64bits(v)
+		case DevicePtr:
+			slots[i] = uint64(v)
+		default:
+			panic(fmt.Sprintf("gpu: Launch %s: argument %d has type %T; want int32, uint32, int64, uint64, float32, float64 or DevicePtr", kernel, i, a))
+		}
+	}
 }
 
 // MemsetD32 sets count 32-bit words at dst to value, in stream order.
@@ -289,8 +298,10 @@ func (e *Event) Since(start *Event) (time.Duration, error) {
 // Close frees e. The device's Close frees it too.
 func (e *Event) Close() error { return e.d.closeResource(e) }
 
-func (e *Event) rank() int      { return 1 }
-func (e *Event) release() error { return cuCheck("cuEventDestroy_v2", "", cuEventDestroy(e.d.ctx, e.h)) }
+func (e *Event) rank() int { return 1 }
+func (e *Event) release() error {
+	return cuCheck("cuEventDestroy_v2", "", cuEventDestroy(e.d.ctx, e.h))
+}
 
 // Module is loaded device code: PTX, which the driver compiles for the GPU
 // on load, or a cubin or fatbin.

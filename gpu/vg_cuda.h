@@ -6,10 +6,11 @@
 //   - Handles are declared with the same struct tags as NVIDIA's headers
 //     (struct CUctx_st *, struct cudnnContext *, ...), so the function-pointer
 //     types below are the very types of the real functions.
-//   - Enums are ints. Building with -DVG_VERIFY after including cuda.h,
-//     cublas_v2.h and cudnn.h replaces every enum alias by the real enum type
-//     and checks each function-pointer type and the algorithm-perf struct
-//     layout against the real headers (see verify_test.go).
+//   - Enums are ints. Defining VG_VERIFY_CUDA, VG_VERIFY_CUBLAS or
+//     VG_VERIFY_CUDNN after including cuda.h, cublas_v2.h or cudnn.h
+//     replaces that library's enum aliases by the real enum types, so that
+//     verify_test.go can check each function-pointer type, enum value and
+//     the algorithm-perf struct layout against the real headers.
 //   - Trampolines (vg_*) receive handles as uintptr_t and device pointers as
 //     unsigned long long, so Go never converts integers to unsafe.Pointer.
 //   - Trampolines that act on a device first make its context current on the
@@ -30,15 +31,33 @@
 
 // ---- types ----------------------------------------------------------------
 
-#ifdef VG_VERIFY
+// Each VG_VERIFY_* switch, defined after including that library's real
+// headers, swaps its enum aliases for the real enum types.
+#ifdef VG_VERIFY_CUDA
 typedef CUresult vg_CUresult;
 typedef CUdevice_attribute vg_CUdevice_attribute;
 typedef CUstreamCaptureMode vg_CUstreamCaptureMode;
 typedef CUjit_option vg_CUjit_option;
+#else
+typedef int vg_CUresult;
+typedef int vg_CUdevice_attribute;
+typedef int vg_CUstreamCaptureMode;
+typedef int vg_CUjit_option;
+#endif
+
+#ifdef VG_VERIFY_CUBLAS
 typedef cublasStatus_t vg_cublasStatus_t;
 typedef cublasOperation_t vg_cublasOperation_t;
 typedef cublasMath_t vg_cublasMath_t;
 typedef libraryPropertyType vg_libraryPropertyType;
+#else
+typedef int vg_cublasStatus_t;
+typedef int vg_cublasOperation_t;
+typedef int vg_cublasMath_t;
+typedef int vg_libraryPropertyType;
+#endif
+
+#ifdef VG_VERIFY_CUDNN
 typedef cudnnStatus_t vg_cudnnStatus_t;
 typedef cudnnTensorFormat_t vg_cudnnTensorFormat_t;
 typedef cudnnDataType_t vg_cudnnDataType_t;
@@ -55,14 +74,6 @@ typedef cudnnConvolutionFwdAlgoPerf_t vg_fwdPerf;
 typedef cudnnConvolutionBwdDataAlgoPerf_t vg_bwdDataPerf;
 typedef cudnnConvolutionBwdFilterAlgoPerf_t vg_bwdFilterPerf;
 #else
-typedef int vg_CUresult;
-typedef int vg_CUdevice_attribute;
-typedef int vg_CUstreamCaptureMode;
-typedef int vg_CUjit_option;
-typedef int vg_cublasStatus_t;
-typedef int vg_cublasOperation_t;
-typedef int vg_cublasMath_t;
-typedef int vg_libraryPropertyType;
 typedef int vg_cudnnStatus_t;
 typedef int vg_cudnnTensorFormat_t;
 typedef int vg_cudnnDataType_t;
@@ -348,9 +359,10 @@ typedef struct {
 	int required;
 	const char *name;
 	const char *alt;
+	const char *id;
 } vg_sym;
 
-#define VG_SYM_ROW(lib, id, req, name, alt) {VG_LIB_##lib, req, name, alt},
+#define VG_SYM_ROW(lib, id, req, name, alt) {VG_LIB_##lib, req, name, alt, #id},
 static const vg_sym vg_syms[VG_NSYM] = {VG_SYMBOLS(VG_SYM_ROW)};
 #undef VG_SYM_ROW
 
@@ -364,6 +376,7 @@ static inline int vg_sym_lib(int i) { return vg_syms[i].lib; }
 static inline int vg_sym_required(int i) { return vg_syms[i].required; }
 static inline const char *vg_sym_name(int i) { return vg_syms[i].name; }
 static inline const char *vg_sym_alt(int i) { return vg_syms[i].alt; }
+static inline const char *vg_sym_id(int i) { return vg_syms[i].id; }
 static inline void vg_sym_set(int i, uintptr_t p) { vg_fn[i] = (void *)p; }
 static inline int vg_sym_ok(int i) { return vg_fn[i] != NULL; }
 
@@ -397,6 +410,18 @@ static inline int vg_dlpath(uintptr_t h, char *buf, size_t n) {
 	}
 	snprintf(buf, n, "%s", lm->l_name);
 	return 0;
+}
+
+// vg_dlloaded writes the path of the already loaded library with this
+// soname, without loading it; it returns -1 if none is loaded.
+static inline int vg_dlloaded(const char *soname, char *buf, size_t n) {
+	void *h = dlopen(soname, RTLD_NOW | RTLD_NOLOAD);
+	if (h == NULL) {
+		return -1;
+	}
+	int r = vg_dlpath((uintptr_t)h, buf, n);
+	dlclose(h);
+	return r;
 }
 
 // ---- CUDA driver trampolines ------------------------------------------------
