@@ -15,7 +15,8 @@ import (
 //
 // fn reads a k-major A panel, A(p, r) = a[p*lda+r] (packed, or a transposed
 // A in place); fnRowA reads a row-major one, A(p, r) = a[r*lda+p] (A in
-// place). Both read all mr rows of A and a multiple of nrStep columns of B
+// place). fnT and fnRowAT, where a kernel has them, store tile (r, j) at
+// c[j*ldc+r] instead of c[r*ldc+j]. All read all mr rows of A and a multiple of nrStep columns of B
 // per step (whatever rows and cols are), so a panel read in place must have
 // that many. All tiles and both variants give an element the same
 // arithmetic, so the tiling of C does not change the result.
@@ -25,7 +26,9 @@ type kernel struct {
 	nrStep    int
 	fn        tileFunc
 	fnRowA    tileFunc
-	transpose transposeFunc // nil: packB transposes in Go
+	fnT       tileFunc      // fn storing the tile transposed; nil if none
+	fnRowAT   tileFunc      // fnRowA storing the tile transposed
+	transpose transposeFunc // nil: packBT transposes in Go
 }
 
 type tileFunc func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, rows, cols int)
@@ -62,13 +65,44 @@ func kBlock(k int) int {
 	return (k + nk - 1) / nk
 }
 
-// problem is one call of Sgemm.
+// problem is one call of Sgemm in the kernels' terms: a product of m×n
+// tiles from a row operand X (mr rows per panel) and a column operand Y (nr
+// columns per strip), summed over k:
+//
+//	X(p, r) = x[r*ldx+p] if xRows, else x[p*ldx+r]
+//	Y(p, j) = y[j*ldy+p] if yRows, else y[p*ldy+j]
+//
+// Normally X = op(A), Y = op(B) and tile (r, j) is C[r][j]. When transC the
+// product is Cᵀ = op(B)ᵀ·op(A)ᵀ: X = op(B)ᵀ, Y = op(A)ᵀ, m and n are
+// swapped and tile (r, j) is C[j][r]. Either way an element of C gets the
+// same arithmetic (one FMA per step, in order), so the choice does not
+// change the result.
 type problem struct {
-	transA, transB bool
-	m, n, k        int
-	alpha, beta    float32
-	a, b, c        []float32
-	lda, ldb, ldc  int
+	m, n, k     int
+	alpha, beta float32
+	x, y, c     []float32
+	ldx, ldy    int
+	ldc         int
+	xRows       bool
+	yRows       bool
+	transC      bool
+}
+
+// newProblem describes Sgemm's arguments as a problem, swapped to Cᵀ when
+// transC.
+func newProblem(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, transC bool) problem {
+	if transC {
+		return problem{m: n, n: m, k: k, alpha: alpha, beta: beta, x: b, ldx: ldb, xRows: transB, y: a, ldy: lda, yRows: !transA, c: c, ldc: ldc, transC: true}
+	}
+	return problem{m: m, n: n, k: k, alpha: alpha, beta: beta, x: a, ldx: lda, xRows: !transA, y: b, ldy: ldb, yRows: transB, c: c, ldc: ldc}
+}
+
+// useTransC reports whether kern should compute C = op(A)·Bᵀ as Cᵀ: then B,
+// stored n×k, is read in place and A is the operand transposed into packed
+// strips, which costs less when A is the smaller; with both transposed
+// nothing needs transposing.
+func useTransC(kern *kernel, transA, transB bool, m, n int) bool {
+	return kern.fnT != nil && transB && (transA || m < n)
 }
 
 // workspace holds the packed A and B blocks of one goroutine.
@@ -92,27 +126,37 @@ func alignedFloats(n int) []float32 {
 
 // sgemm runs the product with kernel kern, alpha != 0 and k > 0.
 func sgemm(kern *kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	pr := problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
+	pr := newProblem(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, useTransC(kern, transA, transB, m, n))
 	workers := 1
 	if m*n*k >= parMin {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	if workers == 1 {
 		ws := workspaces.Get().(*workspace)
-		pr.block(kern, ws, 0, m, 0, n)
+		pr.block(kern, ws, 0, pr.m, 0, pr.n)
 		workspaces.Put(ws)
 		return
 	}
 	parallel(kern, &pr, workers)
 }
 
-// block computes rows [i0, i1) and columns [j0, j1) of C; i0 and j0 are
+// block computes tile rows [i0, i1) and columns [j0, j1); i0 and j0 are
 // multiples of kern.mr and kern.nr.
 func (pr *problem) block(kern *kernel, ws *workspace, i0, i1, j0, j1 int) {
 	mr, nr := kern.mr, kern.nr
 	mc := mcMax / mr * mr
 	nc := ncMax / nr * nr
 	kc := kBlock(pr.k)
+	fnX, fnPacked := kern.fn, kern.fn // whole panels in place, packed panels
+	if pr.xRows {
+		fnX = kern.fnRowA
+	}
+	if pr.transC {
+		fnX, fnPacked = kern.fnT, kern.fnT
+		if pr.xRows {
+			fnX = kern.fnRowAT
+		}
+	}
 	for jc := j0; jc < j1; jc += nc {
 		nb := min(nc, j1-jc)
 		for pc := 0; pc < pr.k; pc += kc {
@@ -121,43 +165,48 @@ func (pr *problem) block(kern *kernel, ws *workspace, i0, i1, j0, j1 int) {
 			if pc > 0 {
 				beta = 1
 			}
-			if pr.transB {
+			if pr.yRows {
 				for jr := 0; jr < nb; jr += nr {
 					w := min(nr, nb-jr)
-					packBT(kern, pr.b, pr.ldb, pc, kb, jc+jr, w, roundUp(w, kern.nrStep), ws.b[jr*kb:])
+					packBT(kern, pr.y, pr.ldy, pc, kb, jc+jr, w, roundUp(w, kern.nrStep), ws.b[jr*kb:])
 				}
 			}
 			for ic := i0; ic < i1; ic += mc {
 				mb := min(mc, i1-ic)
-				// Whole panels of A are read in place (row-major as
-				// stored, or k-major when transposed; packing them was
+				// Whole panels of X are read in place (packing them was
 				// measured slower, even for strides that fold a panel
 				// onto few L1 sets); a partial last panel is packed.
 				full := mb / mr * mr
 				if full < mb {
-					packA(pr.transA, pr.a, pr.lda, ic+full, mb-full, pc, kb, mr, ws.a)
+					packA(!pr.xRows, pr.x, pr.ldx, ic+full, mb-full, pc, kb, mr, ws.a)
 				}
 				for jr := 0; jr < nb; jr += nr {
 					w := min(nr, nb-jr)
-					bp, ldb := &ws.b[jr*kb], roundUp(w, kern.nrStep)
-					if !pr.transB {
+					yp, ldy := &ws.b[jr*kb], roundUp(w, kern.nrStep)
+					if !pr.yRows {
 						if w%kern.nrStep == 0 {
-							bp, ldb = &pr.b[pc*pr.ldb+jc+jr], pr.ldb
+							yp, ldy = &pr.y[pc*pr.ldy+jc+jr], pr.ldy
 						} else {
-							packBN(pr.b, pr.ldb, pc, kb, jc+jr, w, ldb, ws.b)
-							bp = &ws.b[0]
+							packBN(pr.y, pr.ldy, pc, kb, jc+jr, w, ldy, ws.b)
+							yp = &ws.b[0]
 						}
 					}
-					c := pr.c[(ic)*pr.ldc+jc+jr:]
+					// C offsets of tile (i, j) and of tile row i.
+					cOff, cRow := (ic)*pr.ldc+jc+jr, pr.ldc
+					if pr.transC {
+						cOff, cRow = (jc+jr)*pr.ldc+ic, 1
+					}
 					for ir := 0; ir < full; ir += mr {
-						if pr.transA {
-							kern.fn(kb, &pr.a[pc*pr.lda+ic+ir], pr.lda, bp, ldb, &c[ir*pr.ldc], pr.ldc, pr.alpha, beta, mr, w)
+						var xp *float32
+						if pr.xRows {
+							xp = &pr.x[(ic+ir)*pr.ldx+pc]
 						} else {
-							kern.fnRowA(kb, &pr.a[(ic+ir)*pr.lda+pc], pr.lda, bp, ldb, &c[ir*pr.ldc], pr.ldc, pr.alpha, beta, mr, w)
+							xp = &pr.x[pc*pr.ldx+ic+ir]
 						}
+						fnX(kb, xp, pr.ldx, yp, ldy, &pr.c[cOff+ir*cRow], pr.ldc, pr.alpha, beta, mr, w)
 					}
 					if full < mb {
-						kern.fn(kb, &ws.a[0], mr, bp, ldb, &c[full*pr.ldc], pr.ldc, pr.alpha, beta, mb-full, w)
+						fnPacked(kb, &ws.a[0], mr, yp, ldy, &pr.c[cOff+full*cRow], pr.ldc, pr.alpha, beta, mb-full, w)
 					}
 				}
 			}

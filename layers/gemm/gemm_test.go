@@ -209,6 +209,38 @@ func TestSgemm(t *testing.T) {
 	}
 }
 
+// problem is newProblem for the case, writing into c.
+func (tc gemmCase) problem(o operands, c []float32, transC bool) problem {
+	return newProblem(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, o.a, o.lda, o.b, o.ldb, tc.beta, c, o.ldc, transC)
+}
+
+// TestSgemmTransC checks that computing C = op(A)·Bᵀ as Cᵀ gives the same
+// bits as computing it directly, for the kernels that can.
+func TestSgemmTransC(t *testing.T) {
+	for _, kern := range kernels() {
+		if kern.fnT == nil {
+			continue
+		}
+		rnd := rand.New(rand.NewPCG(9, 9))
+		for _, tc := range conformanceCases() {
+			if !tc.transB || tc.k == 0 || tc.alpha == 0 {
+				continue
+			}
+			o := tc.operands(rnd)
+			var got [2][]float32
+			for i, transC := range []bool{false, true} {
+				got[i] = append([]float32(nil), o.c...)
+				pr := tc.problem(o, got[i], transC)
+				parallel(kern, &pr, 1)
+			}
+			tc.check(t, fmt.Sprintf("%v %s transC", tc, kern.name), o, got[1])
+			if !equalBits(got[0], got[1]) {
+				t.Errorf("%v %s: C and Cᵀ products differ", tc, kern.name)
+			}
+		}
+	}
+}
+
 // TestSgemmRef holds the reference to the same standard.
 func TestSgemmRef(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 3))
@@ -303,8 +335,7 @@ func TestSgemmDeterministic(t *testing.T) {
 			var first []float32
 			for workers := 1; workers <= 7; workers += 2 {
 				c := append([]float32(nil), o.c...)
-				pr := problem{transA: tc.transA, transB: tc.transB, m: tc.m, n: tc.n, k: tc.k, alpha: tc.alpha, beta: tc.beta,
-					a: o.a, b: o.b, c: c, lda: o.lda, ldb: o.ldb, ldc: o.ldc}
+				pr := tc.problem(o, c, useTransC(kern, tc.transA, tc.transB, tc.m, tc.n))
 				parallel(kern, &pr, workers)
 				if first == nil {
 					first = c
@@ -387,8 +418,7 @@ func TestSgemmAllocs(t *testing.T) {
 		// AllocsPerRun runs at GOMAXPROCS 1, where Sgemm does not split;
 		// split explicitly too.
 		allocs = testing.AllocsPerRun(20, func() {
-			pr := problem{transA: tc.transA, transB: tc.transB, m: tc.m, n: tc.n, k: tc.k, alpha: tc.alpha, beta: tc.beta,
-				a: o.a, b: o.b, c: c, lda: o.lda, ldb: o.ldb, ldc: o.ldc}
+			pr := tc.problem(o, c, useTransC(active, tc.transA, tc.transB, tc.m, tc.n))
 			parallel(active, &pr, 2)
 		})
 		if allocs > 0 {

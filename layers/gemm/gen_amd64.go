@@ -27,13 +27,16 @@ var out bytes.Buffer
 func p(format string, args ...any) { fmt.Fprintf(&out, "\t"+format+"\n", args...) }
 func label(l string)               { fmt.Fprintf(&out, "%s:\n", l) }
 
-// The Go declaration shared by all kernels (see kernel_amd64.go):
+// All kernels share one frame (see the declarations in kernel_amd64.go):
 //
-//	func name(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mr int, mask uint64)
+//	func name(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, <last>)
+//
+// where last is "mr int, mask uint64" or, for the transposing kernels,
+// "rows int, colMask uint64".
 const frame = "$0-80"
 
-func prologue(name string) {
-	fmt.Fprintf(&out, "\n// func %s(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mr int, mask uint64)\n", name)
+func prologue(name, last string) {
+	fmt.Fprintf(&out, "\n// func %s(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, %s)\n", name, last)
 	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, %s\n", name, frame)
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), AX")
@@ -122,33 +125,8 @@ func loops(step func(u int), rowA bool) {
 // tile row to store is given by mr (1..MR) and the columns by the bit mask
 // (16 bits per vector).
 func avx512(name string, mr, nv int, rowA bool) {
-	prologue(name)
-	if rowA {
-		setupRowA()
-	}
-	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*nv+v) }
-	for r := 0; r < mr; r++ {
-		for v := 0; v < nv; v++ {
-			p("VPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
-		}
-	}
-	bc := 0
-	step := func(u int) {
-		for v := 0; v < nv; v++ {
-			p("VMOVUPS %d(BX), Z%d", 64*v, 24+v)
-		}
-		for r := 0; r < mr; r++ {
-			t := fmt.Sprintf("Z%d", 28+bc%4)
-			bc++
-			p("VBROADCASTSS %s, %s", aAddr(r, u, rowA), t)
-			for v := 0; v < nv; v++ {
-				p("VFMADD231PS Z%d, %s, %s", 24+v, t, acc(r, v))
-			}
-		}
-		advance(rowA)
-	}
-	loops(step, rowA)
-
+	prologue(name, "mr int, mask uint64")
+	acc := avx512Compute(mr, nv, rowA)
 	label("store")
 	p("MOVQ mask+72(FP), DX")
 	for v := 0; v < nv; v++ {
@@ -195,12 +173,122 @@ func avx512(name string, mr, nv int, rowA bool) {
 	p("RET")
 }
 
+// avx512Compute writes the k loop of an mr x 16*nv AVX-512 kernel and
+// returns the accumulator register of (row r, vector v): Z(r*nv+v). B
+// vectors are Z24.., broadcasts rotate over Z28..Z31.
+func avx512Compute(mr, nv int, rowA bool) func(r, v int) string {
+	if rowA {
+		setupRowA()
+	}
+	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*nv+v) }
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			p("VPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
+		}
+	}
+	bc := 0
+	step := func(u int) {
+		for v := 0; v < nv; v++ {
+			p("VMOVUPS %d(BX), Z%d", 64*v, 24+v)
+		}
+		for r := 0; r < mr; r++ {
+			t := fmt.Sprintf("Z%d", 28+bc%4)
+			bc++
+			p("VBROADCASTSS %s, %s", aAddr(r, u, rowA), t)
+			for v := 0; v < nv; v++ {
+				p("VFMADD231PS Z%d, %s, %s", 24+v, t, acc(r, v))
+			}
+		}
+		advance(rowA)
+	}
+	loops(step, rowA)
+	return acc
+}
+
+// avx512T writes an 8 x 16*nv kernel that stores its tile transposed: tile
+// row r goes to column r of C and tile column j to row j of C, so the
+// driver can compute C = A·Bᵀ as Cᵀ = B·Aᵀ with B read in place. It stores
+// C rows 0..rows-1 and the columns whose bit is set in colMask (8 bits).
+// Each 8x16 block of accumulators is transposed in registers (Z24..Z31 as
+// scratch) into eight registers holding two 8-float C rows each.
+func avx512T(name string, nv int, rowA bool) {
+	prologue(name, "rows int, colMask uint64")
+	acc := avx512Compute(8, nv, rowA)
+
+	label("store")
+	p("MOVQ colMask+72(FP), DX")
+	p("KMOVW DX, K1")
+	p("MOVQ rows+64(FP), SI")
+	p("MOVQ DI, R13")
+	p("MOVL beta+60(FP), DX")
+	p("ANDL $0x7fffffff, DX")
+	p("JEQ store0")
+	storeT(acc, nv, false)
+	p("JMP done")
+	label("store0")
+	storeT(acc, nv, true)
+	label("done")
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// storeT writes the transposed stores of avx512T; R13 walks the rows of C.
+func storeT(acc func(r, v int) string, nv int, beta0 bool) {
+	for v := 0; v < nv; v++ {
+		R := func(i int) string { return acc(i, v) }
+		T := func(i int) string { return fmt.Sprintf("Z%d", 24+i) }
+		// Interleave row pairs, then pairs of pairs: R(4g+q) then holds, in
+		// 128-bit lane L, column 4L+q of rows 4g..4g+3.
+		for i := 0; i < 4; i++ {
+			p("VUNPCKLPS %s, %s, %s", R(2*i+1), R(2*i), T(2*i))
+			p("VUNPCKHPS %s, %s, %s", R(2*i+1), R(2*i), T(2*i+1))
+		}
+		for g := 0; g < 2; g++ {
+			p("VUNPCKLPD %s, %s, %s", T(4*g+2), T(4*g), R(4*g))
+			p("VUNPCKHPD %s, %s, %s", T(4*g+2), T(4*g), R(4*g+1))
+			p("VUNPCKLPD %s, %s, %s", T(4*g+3), T(4*g+1), R(4*g+2))
+			p("VUNPCKHPD %s, %s, %s", T(4*g+3), T(4*g+1), R(4*g+3))
+		}
+		// R(c) = column c of the block in its low half and column c+8 in
+		// its high half.
+		for q := 0; q < 4; q++ {
+			p("VSHUFF32X4 $0x88, %s, %s, %s", R(4+q), R(q), T(q))
+			p("VSHUFF32X4 $0xdd, %s, %s, %s", R(4+q), R(q), T(4+q))
+		}
+		for c := 0; c < 8; c++ {
+			p("VSHUFF32X4 $0xd8, %s, %s, %s", T(c), T(c), R(c))
+		}
+		p("VBROADCASTSS alpha+56(FP), Z30")
+		if !beta0 {
+			p("VBROADCASTSS beta+60(FP), Z31")
+		}
+		for ro := 0; ro < 16; ro++ {
+			src := "Y" + R(ro%8)[1:]
+			if ro >= 8 {
+				p("VEXTRACTF64X4 $1, %s, Y24", R(ro%8))
+				src = "Y24"
+			}
+			p("CMPQ SI, $%d", 16*v+ro)
+			p("JLE done")
+			if beta0 {
+				p("VMULPS Y30, %s, Y25", src)
+			} else {
+				p("VMOVUPS.Z (R13), K1, Y25")
+				p("VMULPS Y31, Y25, Y25")
+				p("VFMADD231PS Y30, %s, Y25", src)
+			}
+			p("VMOVUPS Y25, K1, (R13)")
+			p("ADDQ R10, R13")
+		}
+	}
+}
+
 // avx2 writes an mr x 8*nv kernel on Y registers that always stores the full
 // tile (the Go wrapper routes partial tiles through a buffer); mr and mask are
 // ignored. Accumulator (r, v) is Y(r*nv+v); B vectors are Y12, Y13;
 // broadcasts alternate over Y14, Y15.
 func avx2(name string, mr, nv int, rowA bool) {
-	prologue(name)
+	prologue(name, "mr int, mask uint64")
 	if rowA {
 		setupRowA()
 	}
@@ -336,6 +424,9 @@ func main() {
 		avx512("kernAVX512x8x32"+suffix, 8, 2, rowA)
 		avx512("kernAVX512x8x16"+suffix, 8, 1, rowA)
 		avx2("kernAVX2x6x16"+suffix, 6, 2, rowA)
+		avx512T("kernAVX512x8x48T"+suffix, 3, rowA)
+		avx512T("kernAVX512x8x32T"+suffix, 2, rowA)
+		avx512T("kernAVX512x8x16T"+suffix, 1, rowA)
 	}
 	transpose()
 	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {

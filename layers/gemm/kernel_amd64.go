@@ -41,17 +41,35 @@ func kernAVX512x8x16RowA(k int, a *float32, lda int, b *float32, ldb int, c *flo
 func kernAVX2x6x16RowA(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mr int, mask uint64)
 
 //go:noescape
+func kernAVX512x8x48T(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, rows int, colMask uint64)
+
+//go:noescape
+func kernAVX512x8x48TRowA(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, rows int, colMask uint64)
+
+//go:noescape
+func kernAVX512x8x32T(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, rows int, colMask uint64)
+
+//go:noescape
+func kernAVX512x8x32TRowA(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, rows int, colMask uint64)
+
+//go:noescape
+func kernAVX512x8x16T(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, rows int, colMask uint64)
+
+//go:noescape
+func kernAVX512x8x16TRowA(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, rows int, colMask uint64)
+
+//go:noescape
 func transpose16(dst *float32, ldd int, src *float32, lds int, rows int, cols int, mask uint64)
 
 var (
-	avx512Kernel = kernel{name: "avx512", mr: 8, nr: 48, nrStep: 16, fn: tileAVX512, fnRowA: tileAVX512RowA, transpose: transposeAVX512}
+	avx512Kernel = kernel{name: "avx512", mr: 8, nr: 48, nrStep: 16, fn: tileAVX512, fnRowA: tileAVX512RowA, fnT: tileAVX512T, fnRowAT: tileAVX512RowAT, transpose: transposeAVX512}
 	avx2Kernel   = kernel{name: "avx2", mr: 6, nr: 16, nrStep: 16, fn: tileAVX2, fnRowA: tileAVX2RowA}
 )
 
 // kernels lists the kernels this machine can run, fastest first.
 func kernels() []*kernel {
 	var ks []*kernel
-	if cpu.X86.HasAVX512F {
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL {
 		ks = append(ks, &avx512Kernel)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
@@ -83,6 +101,34 @@ func tileAVX512RowA(k int, a *float32, lda int, b *float32, ldb int, c *float32,
 		kernAVX512x8x32RowA(k, a, lda, b, ldb, c, ldc, alpha, beta, mr, mask)
 	default:
 		kernAVX512x8x16RowA(k, a, lda, b, ldb, c, ldc, alpha, beta, mr, mask)
+	}
+}
+
+// tileAVX512T is tileAVX512 storing the tile transposed: the AVX-512 "T"
+// kernels take the number of C rows (tile columns) and a mask of C columns
+// (tile rows).
+func tileAVX512T(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mr, nr int) {
+	mask := uint64(1)<<uint(mr) - 1
+	switch {
+	case nr > 32:
+		kernAVX512x8x48T(k, a, lda, b, ldb, c, ldc, alpha, beta, nr, mask)
+	case nr > 16:
+		kernAVX512x8x32T(k, a, lda, b, ldb, c, ldc, alpha, beta, nr, mask)
+	default:
+		kernAVX512x8x16T(k, a, lda, b, ldb, c, ldc, alpha, beta, nr, mask)
+	}
+}
+
+// tileAVX512RowAT is tileAVX512T for a row-major A panel.
+func tileAVX512RowAT(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mr, nr int) {
+	mask := uint64(1)<<uint(mr) - 1
+	switch {
+	case nr > 32:
+		kernAVX512x8x48TRowA(k, a, lda, b, ldb, c, ldc, alpha, beta, nr, mask)
+	case nr > 16:
+		kernAVX512x8x32TRowA(k, a, lda, b, ldb, c, ldc, alpha, beta, nr, mask)
+	default:
+		kernAVX512x8x16TRowA(k, a, lda, b, ldb, c, ldc, alpha, beta, nr, mask)
 	}
 }
 
