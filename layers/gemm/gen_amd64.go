@@ -263,7 +263,7 @@ func storeT(acc func(r, v int) string, nv int, beta0 bool) {
 			p("VBROADCASTSS beta+60(FP), Z31")
 		}
 		for ro := 0; ro < 16; ro++ {
-			src := "Y" + R(ro%8)[1:]
+			src := "Y" + R(ro % 8)[1:]
 			if ro >= 8 {
 				p("VEXTRACTF64X4 $1, %s, Y24", R(ro%8))
 				src = "Y24"
