@@ -25,6 +25,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Commands: []*cli.Command{
 			trainCommand(stdout, stderr),
 			evalCommand(stdout),
+			devicesCommand(stdout),
+			parityCommand(stdout),
 		},
 		Writer:          stdout,
 		ErrWriter:       stderr,

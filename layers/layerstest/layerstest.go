@@ -363,7 +363,7 @@ func Compare(got, want []float32, tol Tol) (maxAbs, maxRel float64, fail string)
 func Run(t *testing.T, b layers.Backend, exact bool) {
 	for i, c := range Cases() {
 		t.Run(c.Name, func(t *testing.T) {
-			in := c.Inputs(rand.New(rand.NewPCG(uint64(i)+1, 42)))
+			in := c.InputsFor(i)
 			want := c.Run(layers.NewCPU(0), in)
 			got := c.Run(b, in)
 			if err := b.Sync(); err != nil {
@@ -378,18 +378,37 @@ func Run(t *testing.T, b layers.Backend, exact bool) {
 	}
 }
 
-func check(t *testing.T, name string, got, want Tensors, tol Tol) {
-	t.Helper()
+// Result is the comparison of one output of a case.
+type Result struct {
+	Output         string
+	MaxAbs, MaxRel float64
+	Fail           string // empty when within tolerance
+}
+
+// CompareAll compares every output of want with got, in name order.
+func CompareAll(got, want Tensors, tol Tol) []Result {
 	names := make([]string, 0, len(want))
 	for k := range want {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	for _, k := range names {
+	rs := make([]Result, len(names))
+	for i, k := range names {
 		a, r, fail := Compare(got[k], want[k], tol)
-		t.Logf("%s.%s: max abs error %.3g, max rel error %.3g (tolerance abs %g rel %g)", name, k, a, r, tol.Abs, tol.Rel)
-		if fail != "" {
-			t.Errorf("%s.%s: %s (tolerance abs %g rel %g: %s)", name, k, fail, tol.Abs, tol.Rel, tol.Why)
+		rs[i] = Result{k, a, r, fail}
+	}
+	return rs
+}
+
+// InputsFor returns case i's inputs, drawn from its own seed.
+func (c Case) InputsFor(i int) Tensors { return c.Inputs(rand.New(rand.NewPCG(caseSeed(i), 42))) }
+
+func check(t *testing.T, name string, got, want Tensors, tol Tol) {
+	t.Helper()
+	for _, r := range CompareAll(got, want, tol) {
+		t.Logf("%s.%s: max abs error %.3g, max rel error %.3g (tolerance abs %g rel %g)", name, r.Output, r.MaxAbs, r.MaxRel, tol.Abs, tol.Rel)
+		if r.Fail != "" {
+			t.Errorf("%s.%s: %s (tolerance abs %g rel %g: %s)", name, r.Output, r.Fail, tol.Abs, tol.Rel, tol.Why)
 		}
 	}
 }

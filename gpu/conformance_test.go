@@ -1,0 +1,19 @@
+package gpu_test
+
+import (
+	"testing"
+
+	"github.com/vatgpu/vatgpu/gpu"
+	"github.com/vatgpu/vatgpu/layers/layerstest"
+)
+
+// TestConformance runs the shared conformance suite on GPU 0 against the
+// CPU. Without a usable GPU it skips, saying why.
+func TestConformance(t *testing.T) {
+	b, err := gpu.NewBackend(0, gpu.Options{Deterministic: true})
+	if err != nil {
+		t.Skipf("no usable GPU, GPU conformance not run: %v", err)
+	}
+	defer b.Close()
+	layerstest.Run(t, b, false)
+}
