@@ -247,7 +247,7 @@ func TestMissingSoname(t *testing.T) {
 		"libcublasLt.so.13: cannot open shared object file: No such file or directory":  "libcublasLt.so.13",
 		"/x/libcudnn.so.9: cannot open shared object file: No such file or directory":   "",
 		"/x/libcudnn_cnn.so.9: undefined symbol: cudnnFoo, version libcudnn_graph.so.9": "",
-		"/x/libcudnn.so.9: file too short":                                                "",
+		"/x/libcudnn.so.9: file too short":                                              "",
 	} {
 		got := ""
 		if m := missingSoname.FindStringSubmatch(msg); m != nil {
