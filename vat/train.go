@@ -155,8 +155,9 @@ func (t *Trainer) Free() {
 // may be short, as in Keras).
 func (t *Trainer) StepsPerEpoch() int { return (t.nTrain + t.Cfg.Batch - 1) / t.Cfg.Batch }
 
-// step queues one training step on the n images at perm[off:off+n].
-func (t *Trainer) step(off, n int) {
+// TrainStep queues one training step on the n images at perm[off:off+n]
+// (the epoch's shuffled order; the identity before the first epoch).
+func (t *Trainer) TrainStep(off, n int) {
 	b, m := t.B, t.M
 	b.SetStep(t.Step)
 	b.Gather(t.x, t.trainX, t.perm, off, n, layers.ImageLen)
@@ -256,7 +257,7 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 		}
 		off := s * t.Cfg.Batch
 		n := min(t.Cfg.Batch, t.nTrain-off)
-		t.step(off, n)
+		t.TrainStep(off, n)
 		done += n
 		if (s+1)%every == 0 || s == steps-1 {
 			if err := read(); err != nil {
@@ -338,3 +339,7 @@ func EvaluateParams(b layers.Backend, params []float32, set *mnist.Set) (loss, a
 	defer b.Free(stats)
 	return evaluate(b, m, x, y, n, lossBuf, stats)
 }
+
+// Perm returns the buffer of the epoch's image order (int32, one per
+// training image), for benchmarks that set their own.
+func (t *Trainer) Perm() Buf { return t.perm }

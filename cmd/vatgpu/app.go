@@ -27,6 +27,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			evalCommand(stdout),
 			devicesCommand(stdout),
 			parityCommand(stdout),
+			benchCommand(stdout, stderr),
 		},
 		Writer:          stdout,
 		ErrWriter:       stderr,
