@@ -40,17 +40,19 @@ type transposeFunc func(dst *float32, ldd int, src *float32, lds, rows, cols int
 // active is the kernel Sgemm uses: the fastest this machine runs.
 var active = kernels()[0]
 
-// Cache blocking. A k block of at most kcMax steps is summed per pass over
-// C; k is cut into equal blocks, so the blocks (and the summation order)
-// depend on k alone. A is read in place (only a partial last panel of mr
-// rows is packed); one A panel (8×kc, ≤10 KiB) stays in L1 while the B
-// micro-panels of a block (kc×48 each) stream from L2. A transposed B is
-// packed ncMax columns at a time (≤960 KiB, L2); B as stored is read in
-// place.
+// Cache blocking, in the kernels' terms (X panels of mr rows, Y strips of
+// nr columns; see problem). A k block of at most kcMax steps is summed per
+// pass over C; k is cut into equal blocks, so the blocks (and so the
+// summation order) depend on k alone. X is read in place (only a partial
+// last panel is packed): one X panel (8×kc, 16 KiB) stays in L1 while the Y
+// strips (kc×48) of an mcMax-row block stream from L2. Y is read in place
+// too unless it must be transposed; then it is packed ncMax columns at a
+// time (≤480 KiB, L2). The k block length was measured flat from 256 to
+// 1024 on the model's shapes.
 const (
-	kcMax = 320
+	kcMax = 512
 	mcMax = 256
-	ncMax = 768
+	ncMax = 240
 	maxMR = 8
 )
 
@@ -105,7 +107,7 @@ func useTransC(kern *kernel, transA, transB bool, m, n int) bool {
 	return kern.fnT != nil && transB && (transA || m < n)
 }
 
-// workspace holds the packed A and B blocks of one goroutine.
+// workspace holds the packed X panel and Y strips of one goroutine.
 type workspace struct {
 	a, b []float32
 }

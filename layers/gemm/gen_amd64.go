@@ -126,6 +126,7 @@ func loops(step func(u int), rowA bool) {
 // (16 bits per vector).
 func avx512(name string, mr, nv int, rowA bool) {
 	prologue(name, "mr int, mask uint64")
+	prefetchC(mr, nv)
 	acc := avx512Compute(mr, nv, rowA)
 	label("store")
 	p("MOVQ mask+72(FP), DX")
@@ -173,6 +174,21 @@ func avx512(name string, mr, nv int, rowA bool) {
 	p("RET")
 }
 
+// prefetchC asks for the lines of rows x (64-byte) lines of the C tile, so
+// that C, often out of cache (written once per k block), is at hand when
+// the k loop ends. Prefetches do not fault, so rows past C are harmless.
+func prefetchC(rows, lines int) {
+	p("MOVQ DI, R13")
+	for r := 0; r < rows; r++ {
+		for l := 0; l < lines; l++ {
+			p("PREFETCHT0 %d(R13)", 64*l)
+		}
+		if r+1 < rows {
+			p("ADDQ R10, R13")
+		}
+	}
+}
+
 // avx512Compute writes the k loop of an mr x 16*nv AVX-512 kernel and
 // returns the accumulator register of (row r, vector v): Z(r*nv+v). B
 // vectors are Z24.., broadcasts rotate over Z28..Z31.
@@ -213,6 +229,7 @@ func avx512Compute(mr, nv int, rowA bool) func(r, v int) string {
 // scratch) into eight registers holding two 8-float C rows each.
 func avx512T(name string, nv int, rowA bool) {
 	prologue(name, "rows int, colMask uint64")
+	prefetchC(16*nv, 1)
 	acc := avx512Compute(8, nv, rowA)
 
 	label("store")
