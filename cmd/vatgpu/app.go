@@ -28,6 +28,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			devicesCommand(stdout),
 			parityCommand(stdout),
 			benchCommand(stdout, stderr),
+			reproduceCommand(stdout, stderr),
 		},
 		Writer:          stdout,
 		ErrWriter:       stderr,

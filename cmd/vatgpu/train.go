@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"syscall"
@@ -148,17 +146,12 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "resumed %s at epoch %d, step %d\n", a.Resume, t.Epoch, t.Step)
 	}
-	var metrics *json.Encoder
+	var metrics *metricsFile
 	if a.Metrics != "" {
-		f, err := os.OpenFile(a.Metrics, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
-		if err != nil {
+		if metrics, err = openMetrics(a.Metrics, cfg, b.Name(), train.N, test.N); err != nil {
 			return err
 		}
-		defer f.Close()
-		metrics = json.NewEncoder(f)
-		if err := metrics.Encode(map[string]any{"config": cfg, "device": b.Name(), "train_images": train.N, "test_images": test.N}); err != nil {
-			return err
-		}
+		defer metrics.Close()
 	}
 
 	sig := make(chan os.Signal, 1)
@@ -191,10 +184,8 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "epoch %d/%d: loss %.4f (ce %.4f, vat %.4f) - train acc %.4f - test loss %.4f, acc %.4f - %.1f s (%.0f images/s)\n",
 			es.Epoch, cfg.Epochs, es.Loss, es.CE, es.VAT, es.TrainAcc, es.TestLoss, es.TestAcc, es.Seconds, es.ImagesPerSec)
-		if metrics != nil {
-			if err := metrics.Encode(epochRecord(es, t.Step, b.Name())); err != nil {
-				return err
-			}
+		if err := metrics.epoch(es, t.Step, b.Name()); err != nil {
+			return err
 		}
 		if a.Out != "" {
 			if err := t.State().Save(a.Out); err != nil {
@@ -208,19 +199,4 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "finish: use_dropout=%v, use_vat=%v: score=%g, accuracy=%g\n", cfg.Dropout, cfg.VAT, loss, acc)
 	return nil
-}
-
-// epochRecord is one line of --metrics.
-func epochRecord(es vat.EpochStats, step uint64, device string) map[string]any {
-	num := func(v float64) any {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil
-		}
-		return v
-	}
-	return map[string]any{
-		"epoch": es.Epoch, "step": step, "loss": num(es.Loss), "ce": num(es.CE), "vat": num(es.VAT),
-		"train_acc": num(es.TrainAcc), "test_loss": num(es.TestLoss), "test_acc": num(es.TestAcc),
-		"seconds": es.Seconds, "eval_seconds": es.EvalSeconds, "images_per_sec": es.ImagesPerSec, "device": device,
-	}
 }

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+
+	"github.com/vatgpu/vatgpu/vat"
+)
+
+// metricsFile appends JSON Lines to a --metrics file: a header with the
+// run's configuration, then one object per epoch (see viz.ReadMetrics).
+type metricsFile struct {
+	f   *os.File
+	enc *json.Encoder
+}
+
+func openMetrics(path string, cfg vat.Config, device string, trainN, testN int) (*metricsFile, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	m := &metricsFile{f: f, enc: json.NewEncoder(f)}
+	if err := m.enc.Encode(map[string]any{"config": cfg, "device": device, "train_images": trainN, "test_images": testN}); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *metricsFile) epoch(es vat.EpochStats, step uint64, device string) error {
+	if m == nil {
+		return nil
+	}
+	num := func(v float64) any {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return v
+	}
+	return m.enc.Encode(map[string]any{
+		"epoch": es.Epoch, "step": step, "loss": num(es.Loss), "ce": num(es.CE), "vat": num(es.VAT),
+		"train_acc": num(es.TrainAcc), "test_loss": num(es.TestLoss), "test_acc": num(es.TestAcc),
+		"seconds": es.Seconds, "eval_seconds": es.EvalSeconds, "images_per_sec": es.ImagesPerSec, "device": device,
+	})
+}
+
+func (m *metricsFile) Close() error {
+	if m == nil {
+		return nil
+	}
+	return m.f.Close()
+}
