@@ -29,6 +29,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			parityCommand(stdout),
 			benchCommand(stdout, stderr),
 			reproduceCommand(stdout, stderr),
+			plotCommand(stdout),
+			adversarialCommand(stdout),
 		},
 		Writer:          stdout,
 		ErrWriter:       stderr,

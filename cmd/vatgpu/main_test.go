@@ -131,6 +131,24 @@ func TestTrainEvalCheckpoint(t *testing.T) {
 	if !strings.HasPrefix(evalOut, score[:strings.Index(score, ",")]) {
 		t.Errorf("eval says %q, train said %q", evalOut, finish)
 	}
+	// The pictures: curves from --metrics, and the adversarial grid.
+	metrics := filepath.Join(dir, "m.jsonl")
+	if code, _, stderr := vatgpu(t, "train", "--device", "cpu", "--limit", "128", "--epochs", "2", "--batch", "64", "--metrics", metrics, "--quiet"); code != 0 {
+		t.Fatal(stderr)
+	}
+	for _, args := range [][]string{
+		{"plot", "-o", filepath.Join(dir, "curves.png"), metrics},
+		{"adversarial", "--model", out, "--device", "cpu", "--n", "2", "-o", filepath.Join(dir, "adv.svg")},
+	} {
+		if code, _, stderr := vatgpu(t, args...); code != 0 {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+	}
+	for _, f := range []string{"curves.png", "adv.svg"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() < 1000 {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
 	// A run with other math refuses to resume from it, naming the field.
 	code, _, stderr = vatgpu(t, "train", "--device", "cpu", "--limit", "256", "--epochs", "2", "--batch", "32", "--resume", out)
 	if code == 0 || !strings.Contains(stderr, "batch") {
