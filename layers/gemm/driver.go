@@ -16,10 +16,11 @@ import (
 // fn reads a k-major A panel, A(p, r) = a[p*lda+r] (packed, or a transposed
 // A in place); fnRowA reads a row-major one, A(p, r) = a[r*lda+p] (A in
 // place). fnT and fnRowAT, where a kernel has them, store tile (r, j) at
-// c[j*ldc+r] instead of c[r*ldc+j]. All read all mr rows of A and a multiple of nrStep columns of B
-// per step (whatever rows and cols are), so a panel read in place must have
-// that many. All tiles and both variants give an element the same
-// arithmetic, so the tiling of C does not change the result.
+// c[j*ldc+r] instead of c[r*ldc+j]. All read all mr rows of A and a
+// multiple of nrStep columns of B per step (whatever rows and cols are), so
+// a panel read in place must have that many. Every variant and tile size
+// gives an element the same arithmetic, so the tiling of C does not change
+// the result.
 type kernel struct {
 	name      string
 	mr, nr    int
@@ -359,7 +360,7 @@ func ensureHelpers(n int) chan *task {
 
 // chunksPerWorker is how many chunks each goroutine gets on average; more
 // than one lets the others take over the work of one that is descheduled.
-const chunksPerWorker = 4
+const chunksPerWorker = 2
 
 // parallel cuts C along the dimension with more tiles into chunks and
 // computes them on up to workers goroutines (the caller included).

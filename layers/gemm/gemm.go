@@ -1,15 +1,3 @@
-// Package gemm computes single-precision matrix products on the CPU.
-//
-// All matrices are row-major. Sgemm panics on programmer errors (negative
-// sizes, bad strides, short slices) with messages that start "gemm: "; it
-// never returns an error.
-//
-// Sgemm packs panels of A and B, blocks them for the L1 and L2 caches and runs
-// a register-blocked micro-kernel on each tile of C: AVX-512 (8x48 tiles) or
-// AVX2+FMA (6x16) assembly on amd64, chosen at run time, and a pure-Go kernel
-// elsewhere. Large products are split over runtime.GOMAXPROCS(0) goroutines by
-// blocks of C; the k reduction is never split, so results do not depend on
-// the number of goroutines.
 package gemm
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C, where op(X) is X or Xᵀ as
