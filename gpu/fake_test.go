@@ -80,21 +80,30 @@ func TestFakeCUDA(t *testing.T) {
 		t.Skip("in a child")
 	}
 	cudaPath, pythonPath := fakeLibs(t)
-	for _, scenario := range []string{"device", "nodevice"} {
-		t.Run(scenario, func(t *testing.T) {
+	for _, scenario := range []struct{ name, run string }{
+		{"device", "TestFakeCUDAChild"},
+		{"nodevice", "TestFakeCUDAChild"},
+		// The GPU tests that the fakes can serve: they must pass, not skip.
+		{"gputests", "TestGPUMemory|TestGPUSgemm"},
+	} {
+		t.Run(scenario.name, func(t *testing.T) {
 			logFile := filepath.Join(t.TempDir(), "fake.log")
-			cmd := exec.Command(os.Args[0], "-test.run=^TestFakeCUDAChild$", "-test.v", "-test.count=1")
+			cmd := exec.Command(os.Args[0], "-test.run=^("+scenario.run+")$", "-test.v", "-test.count=1")
 			cmd.Env = append(os.Environ(),
-				"VATGPU_FAKE_SCENARIO="+scenario,
+				"VATGPU_FAKE_SCENARIO="+scenario.name,
 				"VATGPU_CUDA_PATH="+cudaPath,
 				"PYTHONPATH="+pythonPath,
 				"FAKE_LOG="+logFile,
 			)
-			if scenario == "nodevice" {
+			if scenario.name == "nodevice" {
 				cmd.Env = append(cmd.Env, "FAKE_NO_DEVICE=1")
 			}
 			out, err := cmd.CombinedOutput()
-			if err != nil || !strings.Contains(string(out), "--- PASS: TestFakeCUDAChild") {
+			passed := err == nil && !strings.Contains(string(out), "--- SKIP")
+			for _, test := range strings.Split(scenario.run, "|") {
+				passed = passed && strings.Contains(string(out), "--- PASS: "+test+" ")
+			}
+			if !passed {
 				log, _ := os.ReadFile(logFile)
 				t.Fatalf("child: %v\n%s\nfake log:\n%s", err, out, log)
 			}
@@ -433,34 +442,6 @@ func fakeKernels(t *testing.T, d *Device, p DevicePtr) {
 	if err := d.Synchronize(); err != nil {
 		t.Error(err)
 	}
-}
-
-// convRef is y = conv(x, w) + 0*y on NCHW host tensors.
-func convRef(x []float32, n, c, h, w int, f []float32, k, r, s, pad, stride int) []float32 {
-	oh, ow := (h+2*pad-r)/stride+1, (w+2*pad-s)/stride+1
-	y := make([]float32, n*k*oh*ow)
-	for b := 0; b < n; b++ {
-		for o := 0; o < k; o++ {
-			for i := 0; i < oh; i++ {
-				for j := 0; j < ow; j++ {
-					var sum float32
-					for ch := 0; ch < c; ch++ {
-						for dr := 0; dr < r; dr++ {
-							for ds := 0; ds < s; ds++ {
-								ii, jj := i*stride-pad+dr, j*stride-pad+ds
-								if ii < 0 || ii >= h || jj < 0 || jj >= w {
-									continue
-								}
-								sum += x[((b*c+ch)*h+ii)*w+jj] * f[((o*c+ch)*r+dr)*s+ds]
-							}
-						}
-					}
-					y[((b*k+o)*oh+i)*ow+j] = sum
-				}
-			}
-		}
-	}
-	return y
 }
 
 func fakeDNN(t *testing.T, d *Device) {
