@@ -164,6 +164,9 @@ func kernelDriverVersion(libcuda string) string {
 
 // String formats the report as a table for the vatgpu devices command.
 func (r Report) String() string {
+	if !r.Cgo {
+		return errNoCgo.Error() + "\nstatus: not usable; the CPU backend still works\n"
+	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LIBRARY\tVERSION\tLOADED FROM")
@@ -187,7 +190,7 @@ func (r Report) String() string {
 	}
 	b.WriteString("\n")
 	switch {
-	case !r.Cgo || !r.Driver.Loaded:
+	case !r.Driver.Loaded:
 		b.WriteString("GPUs: unknown (no CUDA driver)\n")
 	case r.InitError != "" && len(r.Devices) == 0:
 		fmt.Fprintf(&b, "GPUs: none usable: %s\n", r.InitError)
