@@ -30,12 +30,12 @@
 // kernel's parameter list and gpu.TestPTXEntries checks it against the
 // .entry declarations of the PTX.
 //
-// Random numbers: the training step completes every Philox counter, and it
-// is read from device memory (const unsigned long long *step), never passed
-// by value. The backend keeps one device word for it; SetStep queues
-// set_step on the backend's stream, which writes the new value in stream
-// order. A CUDA graph captured once therefore holds only the pointer, and a
-// replay after the next SetStep reads the new step.
+// The training step: it completes every Philox counter and sets Adam's
+// bias correction, and it is read from device memory (const unsigned long
+// long *step), never passed by value. The backend keeps one device word for
+// it; SetStep queues set_step on the backend's stream, which writes the new
+// value in stream order. A CUDA graph captured once therefore holds only
+// the pointer, and a replay after the next SetStep reads the new step.
 
 // Philox4x32-10 constants (Salmon et al. 2011), as layers/rng.go.
 #define PHILOX_M0 0xD2511F53u
@@ -426,6 +426,31 @@ __global__ void softmax(float *p, const float *logits, int n, int c) {
 	}
 }
 
+// entropy computes, one thread per row, h[i] = -Σ_j p_j log p_j in double
+// (p = softmax(logits), log p_j the float of layers' logSoftmax) and, unless
+// dlogits is NULL, dlogits = scale·(-p ⊙ (log p + h)) with h in double, as
+// (*CPU).Entropy.
+__global__ void entropy(float *h, float *dlogits, const float *logits, int n, int c, float scale) {
+	int i = blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= n)
+		return;
+	const float *l = logits + (long long)i * c;
+	double lse = row_lse(l, c);
+	double s = 0;
+	for (int j = 0; j < c; j++) {
+		float lp = (float)((double)l[j] - lse);
+		s -= exp((double)lp) * (double)lp;
+	}
+	h[i] = (float)s;
+	if (dlogits == 0)
+		return;
+	float *dl = dlogits + (long long)i * c;
+	for (int j = 0; j < c; j++) {
+		float lp = (float)((double)l[j] - lse);
+		dl[j] = scale * (float)(-exp((double)lp) * ((double)lp + s));
+	}
+}
+
 // gather copies rows idx[off..off+n-1] of src (rows of row elements) to dst.
 __global__ void gather(float *dst, const float *src, const int *idx, int off, int n, int row) {
 	long long total = (long long)n * row;
@@ -490,6 +515,42 @@ __global__ void adadelta(float *p, const float *g, float *a, float *da, int n, f
 		p[i] -= lr * u;
 		a[i] = ai;
 		da[i] = rho * da[i] + (1.0f - rho) * u * u;
+	}
+}
+
+} // extern "C"
+
+// adam_correction is layers.AdamCorrection: Adam's bias-corrected step
+// size at t = step+1, lr·sqrt(1-b2^t)/(1-b1^t) in double, rounded to float
+// once. CUDA's pow and sqrt and Go's math.Pow and math.Sqrt may differ in
+// the last bit of the double; the float then differs by at most 1 ulp, and
+// only next to a float rounding boundary.
+__device__ float adam_correction(float lr, float beta1, float beta2, unsigned long long step) {
+	double t = (double)step + 1.0;
+	return (float)((double)lr * sqrt(1.0 - pow((double)beta2, t)) / (1.0 - pow((double)beta1, t)));
+}
+
+extern "C" {
+
+// adam updates n parameters in place (Kingma & Ba 2015), in float, as
+// (*CPU).Adam, at t = *step + 1:
+//
+//	m = b1·m + (1-b1)·g;  v = b2·v + (1-b2)·g·g;  p -= lrT·m/(sqrt(v) + eps)
+//
+// lrT = adam_correction(lr, b1, b2, *step). The step is read from the
+// backend's device word, never passed by value, so that a graph captured
+// once applies the right correction at every replay (see the top of this
+// file).
+__global__ void adam(float *p, const float *g, float *m, float *v, int n, float lr, float beta1,
+                     float beta2, float eps, const unsigned long long *step) {
+	float lrT = adam_correction(lr, beta1, beta2, *step);
+	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+		float gi = g[i];
+		float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+		float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+		p[i] -= lrT * mi / (sqrtf(vi) + eps);
+		m[i] = mi;
+		v[i] = vi;
 	}
 }
 

@@ -31,13 +31,15 @@ import (
 // next call that waits for the stream: Download, Sync or Close, named as
 // that call ("gpu: sync: ..."); Options.CheckEachOp names the kernel.
 //
-// Random numbers. Dropout and RandNormal read the step that completes
-// their Philox counters from a word of device memory, never from a kernel
-// argument. SetStep queues the kernel set_step, which writes that word in
-// stream order, so work queued before SetStep sees the old step and work
-// queued after it the new one, and a graph recorded by Capture, which
-// holds only the word's address, draws the numbers of whatever step was
-// set before each replay.
+// The step. Dropout and RandNormal read the step that completes their
+// Philox counters, and Adam the step that sets its bias correction
+// (computed on the device, as layers.AdamCorrection), from a word of device
+// memory, never from a kernel argument. SetStep queues the kernel
+// set_step, which writes that word in stream order, so work queued before
+// SetStep sees the old step and work queued after it the new one, and a
+// graph recorded by Capture, which holds only the word's address, draws
+// the numbers and applies the correction of whatever step was set before
+// each replay.
 //
 // A Backend is not safe for concurrent use.
 type Backend struct {
@@ -46,7 +48,7 @@ type Backend struct {
 	opts Options
 	name string
 	fn   [numKernels]Function
-	step DevicePtr // the device word SetStep writes: uint64
+	step DevicePtr // the device word SetStep writes (uint64), read by the random kernels and adam
 
 	err    error // the first error; every operation is a no-op once set
 	closed bool
@@ -385,7 +387,7 @@ func (b *Backend) Copy(dst, src layers.Buf) {
 }
 
 // SetStep queues the write of step to the device word the random kernels
-// read (see Backend). It may not be called inside Capture's f: a recorded
+// and adam read (see Backend). It may not be called inside Capture's f: a recorded
 // SetStep would replay the same step every time.
 func (b *Backend) SetStep(step uint64) {
 	b.noCapture("SetStep")

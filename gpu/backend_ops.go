@@ -224,6 +224,22 @@ func (b *Backend) Softmax(p, logits layers.Buf, n, c int) {
 	b.launch(op, kSoftmax, blocksFor(n, rowThreads), rowThreads, pb.p, lb.p, kernelInt(op, n), kernelInt(op, c))
 }
 
+// Entropy runs one thread per row, as SoftmaxXent.
+func (b *Backend) Entropy(h, dlogits, logits layers.Buf, n, c int, scale float32) {
+	const op = "entropy"
+	hb, lb := b.f32(op, "h", h, n), b.f32(op, "logits", logits, n*c)
+	var dl DevicePtr
+	if !isNil(dlogits) {
+		dl = b.f32(op, "dlogits", dlogits, n*c).p
+	}
+	if n == 0 {
+		return
+	}
+	checkClasses(op, c)
+	b.launch(op, kEntropy, blocksFor(n, rowThreads), rowThreads,
+		hb.p, dl, lb.p, kernelInt(op, n), kernelInt(op, c), scale)
+}
+
 // checkClasses panics on rows without logits (the CPU indexes logits[0]).
 func checkClasses(op string, c int) {
 	if c <= 0 {
@@ -302,4 +318,24 @@ func (b *Backend) Adadelta(params, grads, accG, accD layers.Buf, lr, rho, eps fl
 	}
 	b.launch(op, kAdadelta, gridFor(n, elementThreads), elementThreads,
 		pb.p, gb.p, ab.p, db.p, kernelInt(op, n), lr, rho, eps)
+}
+
+// Adam updates the whole flat buffer in one kernel. The kernel reads the
+// step from the backend's device word and computes the bias correction
+// (layers.AdamCorrection) there, in double, so that a captured graph
+// applies the step set before each replay; nothing step-dependent is
+// passed by value.
+func (b *Backend) Adam(params, grads, m, v layers.Buf, lr, beta1, beta2, eps float32) {
+	const op = "adam"
+	pb := b.f32(op, "params", params, 0)
+	n := pb.n
+	gb, mb, vb := b.f32(op, "grads", grads, 0), b.f32(op, "m", m, 0), b.f32(op, "v", v, 0)
+	if gb.n != n || mb.n != n || vb.n != n {
+		panic("gpu: adam: buffers of different lengths")
+	}
+	if n == 0 {
+		return
+	}
+	b.launch(op, kAdam, gridFor(n, elementThreads), elementThreads,
+		pb.p, gb.p, mb.p, vb.p, kernelInt(op, n), lr, beta1, beta2, eps, b.step)
 }

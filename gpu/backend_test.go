@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -43,7 +44,7 @@ func newDry(t *testing.T) (*Backend, *[]dryLaunch) {
 	var launches []dryLaunch
 	// Kernels with one thread per item, which do not loop: the index of
 	// the parameter that counts the items.
-	covers := map[kernelID]int{kSoftmaxXent: 4, kKLDiv: 4, kSoftmax: 2, kDenseBackwardBias: 3}
+	covers := map[kernelID]int{kSoftmaxXent: 4, kKLDiv: 4, kSoftmax: 2, kEntropy: 3, kDenseBackwardBias: 3}
 	b.dry = func(k kernelID, grid, block int, args []any) {
 		t.Helper()
 		name := kernelSpecs[k].name
@@ -64,13 +65,13 @@ func newDry(t *testing.T) (*Backend, *[]dryLaunch) {
 			if !ok {
 				continue
 			}
-			optional := (k == kSoftmaxXent || k == kKLDiv) && i == 1
+			optional := (k == kSoftmaxXent || k == kKLDiv || k == kEntropy) && i == 1
 			if p == 0 && !optional || p != 0 && (p < 1<<20 || p >= b.dryNext) {
 				t.Errorf("%s argument %d: address %#x is not in a buffer", name, i, uint64(p))
 			}
 		}
 		switch k {
-		case kDropoutForward, kDropoutBackward, kRandNormal, kSetStep:
+		case kDropoutForward, kDropoutBackward, kRandNormal, kAdam, kSetStep:
 			i := len(args) - 1
 			if k == kSetStep {
 				i = 0
@@ -114,6 +115,8 @@ func TestBackendLaunches(t *testing.T) {
 	b.KLDiv(kl, m.DLogits(), m.Logits, m.Logits, n, layers.Classes, 1)
 	b.KLDiv(kl, nil, m.Logits, m.Logits, n, layers.Classes, 1)
 	b.SoftmaxXent(loss, nil, m.Logits, labels, n, layers.Classes, 1)
+	b.Entropy(kl, m.DLogits(), m.Logits, n, layers.Classes, 1)
+	b.Entropy(kl, nil, m.Logits, n, layers.Classes, 1)
 	acc := b.Alloc(4)
 	b.SumInto(acc, 2, kl, n)
 	b.CountCorrect(acc, 3, m.Logits, labels, n, layers.Classes)
@@ -121,6 +124,7 @@ func TestBackendLaunches(t *testing.T) {
 	b.Gather(x, all, idx, 5, n, layers.ImageLen)
 	b.GatherInt(labels, allLabels, idx, 5, n)
 	b.Adadelta(m.Params, m.Grads, b.Alloc(layers.NumParams()), b.Alloc(layers.NumParams()), 1, 0.95, 1e-8)
+	b.Adam(m.Params, m.Grads, b.Alloc(layers.NumParams()), b.Alloc(layers.NumParams()), 0.002, 0.9, 0.999, 1e-8)
 
 	used := map[kernelID]bool{}
 	for _, l := range *launches {
@@ -134,6 +138,29 @@ func TestBackendLaunches(t *testing.T) {
 	for _, l := range *launches {
 		if l.k == kPerturb && l.grid != n {
 			t.Errorf("perturb: grid %d, want one block per row (%d)", l.grid, n)
+		}
+	}
+}
+
+// TestAdamStepOnDevice: Adam's launch is the same at every step (the
+// kernel reads the step from the backend's word and computes the bias
+// correction there), so a graph captured at one step is right at the next.
+func TestAdamStepOnDevice(t *testing.T) {
+	b, launches := newDry(t)
+	p, g, m, v := b.Alloc(10), b.Alloc(10), b.Alloc(10), b.Alloc(10)
+	var adams []dryLaunch
+	for _, step := range []uint64{0, 1, 1000} {
+		b.SetStep(step)
+		b.Adam(p, g, m, v, 0.002, 0.9, 0.999, 1e-8)
+		l := (*launches)[len(*launches)-1]
+		if l.k != kAdam {
+			t.Fatalf("step %d: last launch %s, want adam", step, kernelSpecs[l.k].name)
+		}
+		adams = append(adams, l)
+	}
+	for i, l := range adams[1:] {
+		if fmt.Sprint(l.args) != fmt.Sprint(adams[0].args) {
+			t.Errorf("adam's arguments change with the step: %v at launch %d, %v at launch 0", l.args, i+1, adams[0].args)
 		}
 	}
 }
@@ -217,6 +244,9 @@ func TestBackendPanics(t *testing.T) {
 		"copy lengths":     func() { b.Copy(x, short) },
 		"odd pool":         func() { b.MaxPoolForward(x, x, layers.PoolShape{N: 1, C: 1, H: 3, W: 2}) },
 		"adadelta lengths": func() { b.Adadelta(x, x, x, short, 1, 1, 1) },
+		"adam lengths":     func() { b.Adam(x, short, x, x, 1, 0.9, 0.999, 1e-8) },
+		"entropy short":    func() { b.Entropy(x, x, short, 2, 5, 1) },
+		"entropy classes":  func() { b.Entropy(x, nil, x, 2, 0, 1) },
 		"dd aliases d":     func() { b.PerturbBackward(x, x, x, 1, 10, 1, layers.NormL2) },
 		"unknown norm":     func() { b.Perturb(x, x, x, 1, 10, 1, layers.Norm(7)) },
 	} {

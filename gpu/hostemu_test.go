@@ -148,11 +148,14 @@ func TestKernelsOnHost(t *testing.T) {
 		rows := (n + 3) / 4 // 4 threads a block
 		loss, dl, kl, dq, p := make([]float32, n), make([]float32, n*c), make([]float32, n), make([]float32, n*c), make([]float32, n*c)
 		loss2, kl2 := make([]float32, n), make([]float32, n)
+		ent, dent, ent2 := make([]float32, n), make([]float32, n*c), make([]float32, n)
 		h.run(t, "softmax_xent", rows, 4, loss, dl, lp, labels, int32(n), int32(c), float32(0.125))
 		h.run(t, "softmax_xent", rows, 4, loss2, nil, lp, labels, int32(n), int32(c), float32(0.125))
 		h.run(t, "kl_div", rows, 4, kl, dq, lp, lq, int32(n), int32(c), float32(0.125))
 		h.run(t, "kl_div", rows, 4, kl2, nil, lp, lq, int32(n), int32(c), float32(0.125))
 		h.run(t, "softmax", rows, 4, p, lp, int32(n), int32(c))
+		h.run(t, "entropy", rows, 4, ent, dent, lq, int32(n), int32(c), float32(0.125))
+		h.run(t, "entropy", rows, 4, ent2, nil, lq, int32(n), int32(c), float32(0.125))
 		acc := []float32{0.5, 0.5, 0.5}
 		h.run(t, "sum_into", 1, reduceThreads, acc, int32(1), loss, int32(n))
 		h.run(t, "count_correct", 1, reduceThreads, acc, int32(2), lp, labels, int32(n), int32(c))
@@ -163,6 +166,8 @@ func TestKernelsOnHost(t *testing.T) {
 		cpu.SoftmaxXent(lossc, dlc, lpc, lab, n, c, 0.125)
 		cpu.KLDiv(klc, dqc, lpc, lqc, n, c, 0.125)
 		cpu.Softmax(pc, lpc, n, c)
+		entc, dentc := cpu.Alloc(n), cpu.Alloc(n*c)
+		cpu.Entropy(entc, dentc, lqc, n, c, 0.125)
 		accc := up(cpu, []float32{0.5, 0.5, 0.5})
 		cpu.SumInto(accc, 1, lossc, n)
 		cpu.CountCorrect(accc, 2, lpc, lab, n, c)
@@ -173,6 +178,9 @@ func TestKernelsOnHost(t *testing.T) {
 		ulpCheck(t, "kl_div (no dq)", kl2, layers.Floats(klc), 1)
 		ulpCheck(t, "kl_div dq", dq, layers.Floats(dqc), 1)
 		ulpCheck(t, "softmax", p, layers.Floats(pc), 1)
+		ulpCheck(t, "entropy", ent, layers.Floats(entc), 1)
+		ulpCheck(t, "entropy (no dlogits)", ent2, layers.Floats(entc), 1)
+		ulpCheck(t, "entropy dlogits", dent, layers.Floats(dentc), 1)
 		ulpCheck(t, "sum_into, count_correct", acc, layers.Floats(accc), 1)
 	})
 
@@ -216,6 +224,28 @@ func TestKernelsOnHost(t *testing.T) {
 		ulpCheck(t, "adadelta params", p, layers.Floats(pc), 0)
 		ulpCheck(t, "adadelta accG", a, layers.Floats(ac), 0)
 		ulpCheck(t, "adadelta accD", da, layers.Floats(dac), 0)
+	})
+
+	// adam reads the step from its device word and computes the bias
+	// correction there; the steps run from the first (t = 1, the largest
+	// correction) to one where b1^t and b2^t underflow to 0. params: 1 ulp,
+	// for the double pow and sqrt of the correction (glibc's against Go's
+	// math.Pow); m and v do not depend on it.
+	t.Run("adam", func(t *testing.T) {
+		n := 1000
+		c := layers.NewCPU(1)
+		p := randTies(rng, n)
+		m, v := make([]float32, n), make([]float32, n)
+		pc, mc, vc := up(c, p), c.Alloc(n), c.Alloc(n)
+		for _, st := range []uint64{0, 1, 2, 999, 59999, step} {
+			gr := randTies(rng, n)
+			h.run(t, "adam", g, b, p, gr, m, v, int32(n), float32(0.002), float32(0.9), float32(0.999), float32(1e-8), []uint64{st})
+			c.SetStep(st)
+			c.Adam(pc, up(c, gr), mc, vc, 0.002, 0.9, 0.999, 1e-8)
+			ulpCheck(t, fmt.Sprint("adam params, step ", st), p, layers.Floats(pc), 1)
+			ulpCheck(t, fmt.Sprint("adam m, step ", st), m, layers.Floats(mc), 0)
+			ulpCheck(t, fmt.Sprint("adam v, step ", st), v, layers.Floats(vc), 0)
+		}
 	})
 
 	t.Run("bias", func(t *testing.T) {

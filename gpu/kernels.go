@@ -25,11 +25,13 @@ const (
 	kSoftmaxXent
 	kKLDiv
 	kSoftmax
+	kEntropy
 	kGather
 	kGatherInt
 	kSumInto
 	kCountCorrect
 	kAdadelta
+	kAdam
 	numKernels
 )
 
@@ -59,11 +61,13 @@ var kernelSpecs = [numKernels]kernelSpec{
 	kSoftmaxXent:       {"softmax_xent", "ppppiif"},
 	kKLDiv:             {"kl_div", "ppppiif"},
 	kSoftmax:           {"softmax", "ppii"},
+	kEntropy:           {"entropy", "pppiif"},
 	kGather:            {"gather", "pppiii"},
 	kGatherInt:         {"gather_int", "pppii"},
 	kSumInto:           {"sum_into", "pipi"},
 	kCountCorrect:      {"count_correct", "pippii"},
 	kAdadelta:          {"adadelta", "ppppifff"},
+	kAdam:              {"adam", "ppppiffffp"},
 }
 
 // paramSize returns the size in bytes of a parameter letter.

@@ -38,6 +38,7 @@ using std::exp;
 using std::fabs;
 using std::fmax;
 using std::log;
+using std::pow;
 using std::signbit;
 using std::sqrt;
 
