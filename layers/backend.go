@@ -140,6 +140,10 @@ type Backend interface {
 	KLDiv(kl, dlogitsQ, logitsP, logitsQ Buf, n, c int, scale float32)
 	// Softmax computes p = softmax(logits) row by row.
 	Softmax(p, logits Buf, n, c int)
+	// Entropy computes h[i] = -Σ_j p log p with p = softmax(logits) and
+	// (unless dlogits is nil) its gradient dlogits = scale * (-p ⊙ (log p +
+	// h)), for entropy minimisation.
+	Entropy(h, dlogits, logits Buf, n, c int, scale float32)
 
 	// RandNormal fills d's first n elements with the normal stream r.
 	RandNormal(d Buf, n int, r Rand)
@@ -161,6 +165,11 @@ type Backend interface {
 	// 2012): a = rho*a + (1-rho)*g²; u = g*sqrt(da + eps)/sqrt(a + eps);
 	// p -= lr*u; da = rho*da + (1-rho)*u². accG is a, accD is da.
 	Adadelta(params, grads, accG, accD Buf, lr, rho, eps float32)
+	// Adam updates params in place (Kingma & Ba 2015) at t = step+1, the
+	// step being the one set by SetStep: m = b1*m + (1-b1)*g; v = b2*v +
+	// (1-b2)*g²; p -= lr * sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v) + eps), the
+	// bias correction computed in float64 and rounded once.
+	Adam(params, grads, m, v Buf, lr, beta1, beta2, eps float32)
 
 	// Sync waits for all queued work and returns the first error recorded.
 	Sync() error

@@ -475,6 +475,28 @@ func (c *CPU) Softmax(pb, lb Buf, n, k int) {
 	}
 }
 
+func (c *CPU) Entropy(hb, dlb, lb Buf, n, k int, scale float32) {
+	h, logits := f32(hb), f32(lb)
+	var dl []float32
+	if dlb != nil {
+		dl = f32(dlb)
+	}
+	lp := make([]float32, k)
+	for i := 0; i < n; i++ {
+		logSoftmax(lp, logits[i*k:(i+1)*k])
+		var s float64
+		for _, v := range lp {
+			s -= math.Exp(float64(v)) * float64(v)
+		}
+		h[i] = float32(s)
+		if dl != nil {
+			for j, v := range lp {
+				dl[i*k+j] = scale * float32(-math.Exp(float64(v))*(float64(v)+s))
+			}
+		}
+	}
+}
+
 func (c *CPU) RandNormal(db Buf, n int, r Rand) { r.Normal(f32(db)[:n], c.step) }
 
 // normFactors returns, for one row d, the factor f with normalise(d) = f*d
@@ -584,6 +606,29 @@ func (c *CPU) Adadelta(pb, gb, ab, db Buf, lr, rho, eps float32) {
 }
 
 var _ Backend = (*CPU)(nil)
+
+// AdamCorrection returns Adam's bias-corrected step size at t = step+1.
+func AdamCorrection(lr, beta1, beta2 float32, step uint64) float32 {
+	t := float64(step) + 1
+	return float32(float64(lr) * math.Sqrt(1-math.Pow(float64(beta2), t)) / (1 - math.Pow(float64(beta1), t)))
+}
+
+func (c *CPU) Adam(pb, gb, mb, vb Buf, lr, beta1, beta2, eps float32) {
+	p, g, m, v := f32(pb), f32(gb), f32(mb), f32(vb)
+	if len(g) != len(p) || len(m) != len(p) || len(v) != len(p) {
+		panic("layers: adam: buffers of different lengths")
+	}
+	lrT := AdamCorrection(lr, beta1, beta2, c.step)
+	c.parallel(len(p), 1<<14, func(lo, hi, _ int) {
+		for i := lo; i < hi; i++ {
+			gi := g[i]
+			mi := beta1*m[i] + (1-beta1)*gi
+			vi := beta2*v[i] + (1-beta2)*gi*gi
+			p[i] -= lrT * mi / (sqrt32(vi) + eps)
+			m[i], v[i] = mi, vi
+		}
+	})
+}
 
 // sqrt32 is the correctly rounded float32 square root, as CUDA's sqrtf.
 func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }

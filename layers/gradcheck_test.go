@@ -297,6 +297,56 @@ func TestLossGradients(t *testing.T) {
 	fdCheck(t, "kl dlogitsQ", lq, Floats(dq), kl64, 1e-5)
 }
 
+func TestEntropyGradient(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 8))
+	c := NewCPU(2)
+	n, k := 5, 10
+	logits := randSlice(r, n*k, 2)
+	h, dl := c.Alloc(n), c.Alloc(n*k)
+	const scale = 0.5
+	c.Entropy(h, dl, buf(c, logits), n, k, scale)
+	ent := func(v []float64) float64 {
+		var s float64
+		for i := 0; i < n; i++ {
+			for _, l := range logSoftmax64(v[i*k : (i+1)*k]) {
+				s -= math.Exp(l) * l
+			}
+		}
+		return s * scale
+	}
+	var sum float64
+	for _, v := range Floats(h) {
+		sum += float64(v)
+	}
+	if want := ent(to64(logits)) / scale; math.Abs(sum-want) > 1e-5*want {
+		t.Errorf("entropy %v, want %v", sum, want)
+	}
+	fdCheck(t, "entropy dlogits", logits, Floats(dl), ent, 1e-5)
+}
+
+// TestAdam checks three Adam steps against the formula in float64.
+func TestAdam(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 9))
+	c := NewCPU(2)
+	const n = 100
+	p0 := randSlice(r, n, 1)
+	p, m, v := buf(c, p0), c.Alloc(n), c.Alloc(n)
+	want, wm, wv := to64(p0), make([]float64, n), make([]float64, n)
+	const lr, b1, b2, eps = 0.002, 0.9, 0.999, 1e-8
+	for step := uint64(0); step < 3; step++ {
+		g := randSlice(r, n, 1)
+		c.SetStep(step)
+		c.Adam(p, buf(c, g), m, v, lr, b1, b2, eps)
+		tt := float64(step + 1)
+		for i := range want {
+			wm[i] = b1*wm[i] + (1-b1)*float64(g[i])
+			wv[i] = b2*wv[i] + (1-b2)*float64(g[i])*float64(g[i])
+			want[i] -= lr * math.Sqrt(1-math.Pow(b2, tt)) / (1 - math.Pow(b1, tt)) * wm[i] / (math.Sqrt(wv[i]) + eps)
+		}
+	}
+	checkClose(t, "adam params", Floats(p), want, 1e-6)
+}
+
 func TestPerturbGradients(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 5))
 	c := NewCPU(2)

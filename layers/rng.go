@@ -56,14 +56,16 @@ func Philox(ctr [4]uint32, key [2]uint32) [4]uint32 {
 
 // Tensor identifiers: the second counter word of every stream. Dropout
 // streams are TensorDropout + 16*pass + layer, where pass 0 is the clean
-// forward pass of a step, passes 1..ip the power iterations and ip+1 the
-// adversarial pass.
+// forward pass of a step (of the labelled batch in semi-supervised runs),
+// passes 1..ip the power iterations, ip+1 the adversarial pass and ip+2
+// the clean pass of the unlabelled batch.
 const (
-	TensorInit      uint32 = 0x100 // + parameter index
-	TensorShuffle   uint32 = 0x200 // step = epoch
-	TensorDirection uint32 = 0x300 // VAT's random start d ~ N(0, I)
-	TensorDropout   uint32 = 0x400 // + 16*pass + layer
-	TensorLabeled   uint32 = 0x500 // choice of the labelled subset
+	TensorInit           uint32 = 0x100   // + parameter index
+	TensorShuffle        uint32 = 0x200   // step = epoch
+	TensorDirection      uint32 = 0x300   // VAT's random start d ~ N(0, I)
+	TensorLabeled        uint32 = 0x500   // choice of the labelled subset (step 0)
+	TensorLabeledShuffle uint32 = 0x600   // order of the labelled stream, step = its pass over the subset
+	TensorDropout        uint32 = 0x10000 // + 16*pass + layer
 )
 
 // Rand names one stream of random numbers: the run's seed and the tensor it

@@ -34,7 +34,7 @@ func Adversarial(b layers.Backend, params []float32, x []float32, n int, cfg Con
 	b.Softmax(probs, logits, n, layers.Classes)
 	b.Download(r.Probs, probs)
 	b.Copy(p.logitsP, logits)
-	xr := p.Adversarial(m, xb, p.logitsP, n, false)
+	xr := p.Adversarial(m, xb, p.logitsP, n, 0, false)
 	b.Download(r.Perturbed, xr)
 	b.Softmax(probs, m.Forward(xr, n, false, 0), n, layers.Classes)
 	b.Download(r.ProbsAdv, probs)

@@ -32,14 +32,15 @@ const (
 type State struct {
 	Config     Config
 	Params     []float32
-	AccG, AccD []float32 // Adadelta accumulators; nil in a weights-only file
+	AccG, AccD []float32 // optimiser state (Adadelta's accumulators, Adam's moments); nil in a weights-only file
 	Epoch      int
 	Step       uint64
+	Labeled    []int32 // the labelled images of a semi-supervised run (derived from the seed; saved for reference)
 }
 
 // State downloads the trainer's state.
 func (t *Trainer) State() *State {
-	s := &State{Config: t.Cfg, Params: t.Params(), Epoch: t.Epoch, Step: t.Step,
+	s := &State{Config: t.Cfg, Params: t.Params(), Epoch: t.Epoch, Step: t.Step, Labeled: t.Labeled,
 		AccG: make([]float32, layers.NumParams()), AccD: make([]float32, layers.NumParams())}
 	t.B.Download(s.AccG, t.accG)
 	t.B.Download(s.AccD, t.accD)
@@ -73,7 +74,10 @@ func (c Config) SameMath(o Config) error {
 		{"batch", c.Batch, o.Batch}, {"dropout", c.Dropout, o.Dropout}, {"vat", c.VAT, o.VAT},
 		{"eps", c.Eps, o.Eps}, {"xi", c.Xi, o.Xi}, {"ip", c.IP, o.IP}, {"vat-weight", c.Weight, o.Weight},
 		{"norm", c.Norm, o.Norm}, {"seed", c.Seed, o.Seed},
-		{"lr", c.LR, o.LR}, {"rho", c.Rho, o.Rho}, {"adadelta epsilon", c.AdaEps, o.AdaEps},
+		{"labeled", c.Labeled, o.Labeled}, {"ul-batch", c.ULBatch, o.ULBatch}, {"vat-labeled", c.VATLabeled, o.VATLabeled},
+		{"entmin", c.EntMin, o.EntMin}, {"optimizer", c.Optimizer, o.Optimizer},
+		{"lr", c.LR, o.LR}, {"rho", c.Rho, o.Rho}, {"beta1", c.Beta1, o.Beta1}, {"beta2", c.Beta2, o.Beta2},
+		{"optimizer epsilon", c.AdaEps, o.AdaEps}, {"lr-decay", c.LRDecay, o.LRDecay},
 	} {
 		if f.a != f.b {
 			return fmt.Errorf("checkpoint has %s %v, this run %v", f.name, f.b, f.a)
@@ -103,6 +107,10 @@ func (s *State) Save(path string) error {
 	f.Metadata["config"] = string(cfg)
 	f.Metadata["epoch"] = strconv.Itoa(s.Epoch)
 	f.Metadata["step"] = strconv.FormatUint(s.Step, 10)
+	if s.Labeled != nil {
+		l, _ := json.Marshal(s.Labeled)
+		f.Metadata["labeled_indices"] = string(l)
+	}
 	return checkpoint.WriteFile(path, f)
 }
 
@@ -140,6 +148,11 @@ func Load(path string) (*State, error) {
 	}
 	if s.Step, err = strconv.ParseUint(md["step"], 10, 64); err != nil {
 		return nil, bad("step %q is not a count", md["step"])
+	}
+	if l, ok := md["labeled_indices"]; ok {
+		if err := json.Unmarshal([]byte(l), &s.Labeled); err != nil {
+			return nil, bad("labeled_indices: %v", err)
+		}
 	}
 	for _, p := range layers.Params() {
 		v, shape, err := f.F32(p.Name)

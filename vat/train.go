@@ -15,7 +15,7 @@ import (
 // arithmetic is part of a checkpoint's identity.
 type Config struct {
 	Epochs  int
-	Batch   int
+	Batch   int // labelled images per step
 	Dropout bool
 	VAT     bool
 	Eps     float32 // length of r_adv
@@ -24,16 +24,49 @@ type Config struct {
 	Weight  float32 // weight of the VAT term in the loss
 	Norm    layers.Norm
 	Seed    uint64
-	// Adadelta (Keras 1.2.2 defaults: 1.0, 0.95, 1e-8).
-	LR, Rho, AdaEps float32
+
+	// Semi-supervised training: with Labeled > 0, Labeled training images
+	// (as many of each class) keep their labels and the rest serve as
+	// unlabelled data, ULBatch of them per step; an epoch is one pass over
+	// the unlabelled images. The VAT term is taken on the unlabelled batch
+	// (and on the labelled one with VATLabeled); EntMin adds the mean
+	// entropy of the predictions on the unlabelled batch to the loss.
+	Labeled    int
+	ULBatch    int
+	VATLabeled bool
+	EntMin     bool
+
+	// Optimizer is "adadelta" (Keras 1.2.2: LR 1, Rho 0.95, AdaEps 1e-8)
+	// or "adam" (LR, Beta1, Beta2, AdaEps). The learning rate of epoch e
+	// (0-based) is LR·LRDecay^e.
+	Optimizer    string
+	LR, Rho      float32
+	Beta1, Beta2 float32
+	AdaEps       float32 // the optimiser's epsilon
+	LRDecay      float32
 }
 
 // DefaultConfig returns the seed's settings: 12 epochs of batch 128,
 // Adadelta(1.0, 0.95, 1e-8), eps 1, xi 10, ip 1, seed 1337.
 func DefaultConfig() Config {
 	return Config{Epochs: 12, Batch: 128, Eps: 1, Xi: 10, IP: 1, Weight: 1,
-		Norm: layers.NormL2, Seed: 1337, LR: 1, Rho: 0.95, AdaEps: 1e-8}
+		Norm: layers.NormL2, Seed: 1337, Optimizer: "adadelta", LR: 1, Rho: 0.95,
+		Beta1: 0.9, Beta2: 0.999, AdaEps: 1e-8, LRDecay: 1, ULBatch: 128}
 }
+
+// PaperConfig returns the VAT papers' settings for semi-supervised MNIST as
+// their official code has them: xi 1e-6, ip 1, max-abs-then-L2
+// normalisation, eps 0.3, Adam with learning rate 0.002 decayed by 0.9
+// each epoch, 100 labels, batches of 32 labelled and 128 unlabelled images.
+func PaperConfig() Config {
+	c := DefaultConfig()
+	c.VAT, c.Xi, c.Eps, c.IP, c.Norm = true, 1e-6, 0.3, 1, layers.NormMaxAbsL2
+	c.Optimizer, c.LR, c.LRDecay, c.Beta1, c.Beta2 = "adam", 0.002, 0.9, 0.9, 0.999
+	c.Labeled, c.Batch, c.ULBatch = 100, 32, 128
+	return c
+}
+
+func finitePos(v float32) bool { return v > 0 && !math.IsInf(float64(v), 0) }
 
 // Validate reports the first invalid field, naming it as the command line does.
 func (c Config) Validate() error {
@@ -46,16 +79,40 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--batch must be at most 65536, got %d", c.Batch)
 	case !(c.Eps >= 0) || math.IsInf(float64(c.Eps), 0):
 		return fmt.Errorf("--eps must be finite and non-negative, got %v", c.Eps)
-	case !(c.Xi > 0) || math.IsInf(float64(c.Xi), 0):
+	case !finitePos(c.Xi):
 		return fmt.Errorf("--xi must be finite and positive, got %v", c.Xi)
 	case c.IP < 0 || c.IP > 100:
 		return fmt.Errorf("--ip must be between 0 and 100, got %d", c.IP)
 	case !(c.Weight >= 0) || math.IsInf(float64(c.Weight), 0):
 		return fmt.Errorf("--vat-weight must be finite and non-negative, got %v", c.Weight)
-	case !(c.LR > 0) || !(c.Rho > 0 && c.Rho < 1) || !(c.AdaEps > 0):
-		return fmt.Errorf("adadelta needs lr > 0, 0 < rho < 1, epsilon > 0; got %v, %v, %v", c.LR, c.Rho, c.AdaEps)
 	case c.Norm != layers.NormL2 && c.Norm != layers.NormMaxAbsL2:
 		return fmt.Errorf("unknown normalisation %d", c.Norm)
+	case c.Labeled < 0 || c.Labeled%layers.Classes != 0:
+		return fmt.Errorf("--labeled must be 0 (all) or a positive multiple of 10, got %d", c.Labeled)
+	case c.Labeled > 0 && (c.ULBatch <= 0 || c.ULBatch > 65536):
+		return fmt.Errorf("--ul-batch must be between 1 and 65536, got %d", c.ULBatch)
+	case (c.VATLabeled || c.EntMin) && c.Labeled == 0:
+		return fmt.Errorf("--vat-labeled and --entmin need --labeled")
+	case c.VATLabeled && !c.VAT:
+		return fmt.Errorf("--vat-labeled needs --vat")
+	case !finitePos(c.LR):
+		return fmt.Errorf("--lr must be finite and positive, got %v", c.LR)
+	case !(c.LRDecay > 0 && c.LRDecay <= 1):
+		return fmt.Errorf("--lr-decay must be in (0, 1], got %v", c.LRDecay)
+	case !finitePos(c.AdaEps):
+		return fmt.Errorf("the optimiser's epsilon must be positive, got %v", c.AdaEps)
+	}
+	switch c.Optimizer {
+	case "adadelta":
+		if !(c.Rho > 0 && c.Rho < 1) {
+			return fmt.Errorf("adadelta needs 0 < rho < 1, got %v", c.Rho)
+		}
+	case "adam":
+		if !(c.Beta1 >= 0 && c.Beta1 < 1 && c.Beta2 > 0 && c.Beta2 < 1) {
+			return fmt.Errorf("adam needs 0 <= beta1 < 1 and 0 < beta2 < 1, got %v, %v", c.Beta1, c.Beta2)
+		}
+	default:
+		return fmt.Errorf("--optimizer must be adadelta or adam, got %q", c.Optimizer)
 	}
 	return nil
 }
@@ -67,6 +124,7 @@ const (
 	slotTrainCorrect
 	slotEvalLoss
 	slotEvalCorrect
+	slotEntropy
 	numSlots
 )
 
@@ -78,11 +136,17 @@ type Trainer struct {
 	M   *layers.Model
 	P   *Perturber // nil without VAT
 
-	accG, accD     Buf
+	// Labeled and Unlabeled are the training images used with and without
+	// labels (indices into the training set); Unlabeled is nil in a
+	// supervised run, where every image is labelled.
+	Labeled, Unlabeled []int32
+
+	accG, accD     Buf // optimiser state: Adadelta's accumulators or Adam's moments
 	trainX, trainY Buf
 	testX, testY   Buf
 	nTrain, nTest  int
-	perm, x, y     Buf
+	perm, lperm    Buf // the epoch's order of the (un)labelled stream; the labelled stream of a semi-supervised epoch
+	x, y, xu       Buf
 	loss, stats    Buf
 
 	// Step counts the training steps done; Epoch the epochs done.
@@ -94,6 +158,36 @@ type Trainer struct {
 	// Stop, when set, makes RunEpoch return ErrInterrupted before its next
 	// step, leaving a state that Restore resumes exactly.
 	Stop atomic.Bool
+}
+
+// ChooseLabeled picks n labelled images, n/10 of each class: the first of
+// each class in the permutation of stream TensorLabeled (step 0) of the
+// training set. It returns them in that order, and the others in index
+// order.
+func ChooseLabeled(labels []int32, n int, seed uint64) (labeled, unlabeled []int32, err error) {
+	per := n / layers.Classes
+	perm := layers.Rand{Seed: seed, Tensor: layers.TensorLabeled}.Permutation(len(labels), 0)
+	count := make([]int, layers.Classes)
+	chosen := make([]bool, len(labels))
+	for _, i := range perm {
+		if c := labels[i]; count[c] < per {
+			count[c]++
+			chosen[i] = true
+			labeled = append(labeled, i)
+		}
+	}
+	if len(labeled) < n {
+		return nil, nil, fmt.Errorf("--labeled %d: the training set has too few images of some class (%v)", n, count)
+	}
+	for i := range labels {
+		if !chosen[i] {
+			unlabeled = append(unlabeled, int32(i))
+		}
+	}
+	if len(unlabeled) == 0 {
+		return nil, nil, fmt.Errorf("--labeled %d leaves no unlabelled images of %d", n, len(labels))
+	}
+	return labeled, unlabeled, nil
 }
 
 // NewTrainer puts the data and a model initialised from params (nil for
@@ -109,7 +203,15 @@ func NewTrainer(b layers.Backend, cfg Config, train, test *mnist.Set, params []f
 		params = layers.InitParams(cfg.Seed)
 	}
 	t := &Trainer{Cfg: cfg, B: b}
-	t.M = layers.NewModel(b, cfg.Batch, cfg.Dropout, cfg.Seed, params)
+	batch := cfg.Batch
+	if cfg.Labeled > 0 {
+		var err error
+		if t.Labeled, t.Unlabeled, err = ChooseLabeled(train.Labels[:train.N], cfg.Labeled, cfg.Seed); err != nil {
+			return nil, err
+		}
+		batch = max(batch, cfg.ULBatch)
+	}
+	t.M = layers.NewModel(b, batch, cfg.Dropout, cfg.Seed, params)
 	if cfg.VAT {
 		t.P = NewPerturber(t.M, cfg.Xi, cfg.Eps, cfg.IP, cfg.Norm, cfg.Seed)
 	}
@@ -122,7 +224,11 @@ func NewTrainer(b layers.Backend, cfg Config, train, test *mnist.Set, params []f
 	t.perm = b.AllocInt(train.N)
 	t.x = b.Alloc(cfg.Batch * layers.ImageLen)
 	t.y = b.AllocInt(cfg.Batch)
-	t.loss = b.Alloc(cfg.Batch)
+	if t.Unlabeled != nil {
+		t.lperm = b.AllocInt(t.StepsPerEpoch() * cfg.Batch)
+		t.xu = b.Alloc(cfg.ULBatch * layers.ImageLen)
+	}
+	t.loss = b.Alloc(batch)
 	t.stats = b.Alloc(numSlots)
 	if err := b.Sync(); err != nil {
 		t.Free()
@@ -144,45 +250,119 @@ func (t *Trainer) Free() {
 	if t.P != nil {
 		t.P.Free(t.B)
 	}
-	for _, x := range []Buf{t.accG, t.accD, t.trainX, t.trainY, t.testX, t.testY, t.perm, t.x, t.y, t.loss, t.stats} {
+	for _, x := range []Buf{t.accG, t.accD, t.trainX, t.trainY, t.testX, t.testY, t.perm, t.lperm, t.x, t.y, t.xu, t.loss, t.stats} {
 		if x != nil {
 			t.B.Free(x)
 		}
 	}
 }
 
-// StepsPerEpoch returns the number of batches in an epoch (the last one
-// may be short, as in Keras).
-func (t *Trainer) StepsPerEpoch() int { return (t.nTrain + t.Cfg.Batch - 1) / t.Cfg.Batch }
+// StepsPerEpoch returns the number of steps in an epoch: batches of the
+// training set (the last one may be short, as in Keras), or of the
+// unlabelled images in a semi-supervised run.
+func (t *Trainer) StepsPerEpoch() int {
+	if t.Unlabeled != nil {
+		return (len(t.Unlabeled) + t.Cfg.ULBatch - 1) / t.Cfg.ULBatch
+	}
+	return (t.nTrain + t.Cfg.Batch - 1) / t.Cfg.Batch
+}
 
-// TrainStep queues one training step on the n images at perm[off:off+n]
-// (the epoch's shuffled order; the identity before the first epoch).
-func (t *Trainer) TrainStep(off, n int) {
-	b, m := t.B, t.M
+// order uploads the epoch's image order: a permutation of the training
+// set (supervised) or of the unlabelled images, and in a semi-supervised
+// run the labelled stream, which cycles through the labelled images in a
+// new order each pass (stream TensorLabeledShuffle, step = pass).
+func (t *Trainer) order() {
+	shuffle := layers.Rand{Seed: t.Cfg.Seed, Tensor: layers.TensorShuffle}
+	if t.Unlabeled == nil {
+		t.B.UploadInt(t.perm, shuffle.Permutation(t.nTrain, uint64(t.Epoch)))
+		return
+	}
+	p := shuffle.Permutation(len(t.Unlabeled), uint64(t.Epoch))
+	for i, j := range p {
+		p[i] = t.Unlabeled[j]
+	}
+	t.B.UploadInt(t.perm, p)
+	nl, per := len(t.Labeled), t.StepsPerEpoch()*t.Cfg.Batch
+	lp := make([]int32, per)
+	pass, cur := -1, []int32(nil)
+	for i := range lp {
+		pos := t.Epoch*per + i
+		if pos/nl != pass {
+			pass = pos / nl
+			cur = layers.Rand{Seed: t.Cfg.Seed, Tensor: layers.TensorLabeledShuffle}.Permutation(nl, uint64(pass))
+		}
+		lp[i] = t.Labeled[cur[pos%nl]]
+	}
+	t.B.UploadInt(t.lperm, lp)
+}
+
+// LR returns the learning rate of the current epoch.
+func (t *Trainer) LR() float32 {
+	return float32(float64(t.Cfg.LR) * math.Pow(float64(t.Cfg.LRDecay), float64(t.Epoch)))
+}
+
+// TrainStep queues training step s of the epoch (in order set for it; the
+// identity before the first epoch).
+func (t *Trainer) TrainStep(s int) {
+	b, m, cfg := t.B, t.M, t.Cfg
 	b.SetStep(t.Step)
-	b.Gather(t.x, t.trainX, t.perm, off, n, layers.ImageLen)
-	b.GatherInt(t.y, t.trainY, t.perm, off, n)
+	nl, nu := t.stepSizes(s)
+	if t.Unlabeled == nil {
+		b.Gather(t.x, t.trainX, t.perm, s*cfg.Batch, nl, layers.ImageLen)
+		b.GatherInt(t.y, t.trainY, t.perm, s*cfg.Batch, nl)
+	} else {
+		b.Gather(t.x, t.trainX, t.lperm, s*cfg.Batch, nl, layers.ImageLen)
+		b.GatherInt(t.y, t.trainY, t.lperm, s*cfg.Batch, nl)
+		b.Gather(t.xu, t.trainX, t.perm, s*cfg.ULBatch, nu, layers.ImageLen)
+	}
+	lr := t.LR()
 	body := func() {
 		b.Zero(m.Grads)
-		logits := m.Forward(t.x, n, true, 0)
-		b.SoftmaxXent(t.loss, m.DLogits(), logits, t.y, n, layers.Classes, 1/float32(n))
-		b.SumInto(t.stats, slotCE, t.loss, n)
-		b.CountCorrect(t.stats, slotTrainCorrect, logits, t.y, n, layers.Classes)
-		m.Backward(m.DLogits(), t.x, n, 0, true, nil)
-		if t.P != nil {
-			t.P.Loss(m, t.x, logits, n, t.Cfg.Weight)
-			b.SumInto(t.stats, slotKL, t.P.KL(), n)
+		logits := m.Forward(t.x, nl, true, 0)
+		b.SoftmaxXent(t.loss, m.DLogits(), logits, t.y, nl, layers.Classes, 1/float32(nl))
+		b.SumInto(t.stats, slotCE, t.loss, nl)
+		b.CountCorrect(t.stats, slotTrainCorrect, logits, t.y, nl, layers.Classes)
+		m.Backward(m.DLogits(), t.x, nl, 0, true, nil)
+		if t.P != nil && (t.Unlabeled == nil || cfg.VATLabeled) {
+			t.P.Loss(m, t.x, logits, nl, 0, cfg.Weight)
+			b.SumInto(t.stats, slotKL, t.P.KL(), nl)
 		}
-		b.Adadelta(m.Params, m.Grads, t.accG, t.accD, t.Cfg.LR, t.Cfg.Rho, t.Cfg.AdaEps)
+		if t.Unlabeled != nil && (t.P != nil || cfg.EntMin) {
+			pass := cfg.IP + 2
+			lu := m.Forward(t.xu, nu, true, pass)
+			if cfg.EntMin {
+				b.Entropy(t.loss, m.DLogits(), lu, nu, layers.Classes, 1/float32(nu))
+				b.SumInto(t.stats, slotEntropy, t.loss, nu)
+				m.Backward(m.DLogits(), t.xu, nu, pass, true, nil)
+			}
+			if t.P != nil {
+				t.P.Loss(m, t.xu, lu, nu, pass, cfg.Weight)
+				b.SumInto(t.stats, slotKL, t.P.KL(), nu)
+			}
+		}
+		switch cfg.Optimizer {
+		case "adam":
+			b.Adam(m.Params, m.Grads, t.accG, t.accD, lr, cfg.Beta1, cfg.Beta2, cfg.AdaEps)
+		default:
+			b.Adadelta(m.Params, m.Grads, t.accG, t.accD, lr, cfg.Rho, cfg.AdaEps)
+		}
 	}
 	if c, ok := b.(layers.Capturer); ok {
-		if err := c.Capture(fmt.Sprintf("train-step-%d", n), body); err != nil {
+		if err := c.Capture(fmt.Sprintf("train-step-%d-%d-%x", nl, nu, math.Float32bits(lr)), body); err != nil {
 			return // the backend records the error; Sync reports it
 		}
 	} else {
 		body()
 	}
 	t.Step++
+}
+
+// stepSizes returns the labelled and unlabelled images of step s.
+func (t *Trainer) stepSizes(s int) (nl, nu int) {
+	if t.Unlabeled == nil {
+		return min(t.Cfg.Batch, t.nTrain-s*t.Cfg.Batch), 0
+	}
+	return t.Cfg.Batch, min(t.Cfg.ULBatch, len(t.Unlabeled)-s*t.Cfg.ULBatch)
 }
 
 // Progress is a report during an epoch.
@@ -198,11 +378,12 @@ type EpochStats struct {
 	Epoch             int // 1-based
 	Steps             int
 	Loss, CE, VAT     float64 // means per image of the training loss and its parts
+	Entropy           float64 // mean entropy on the unlabelled batches (with EntMin)
 	TrainAcc          float64 // on the training batches, as trained (dropout on)
 	TestLoss, TestAcc float64 // NaN without a test set
 	Seconds           float64 // training time, evaluation excluded
 	EvalSeconds       float64
-	ImagesPerSec      float64
+	ImagesPerSec      float64 // labelled and unlabelled images
 }
 
 // ErrNonFinite is wrapped by the error a run stops with when a loss
@@ -224,7 +405,7 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 	if first < 0 || first >= steps {
 		first = 0
 	}
-	b.UploadInt(t.perm, layers.Rand{Seed: t.Cfg.Seed, Tensor: layers.TensorShuffle}.Permutation(t.nTrain, uint64(t.Epoch)))
+	t.order()
 	b.Zero(t.stats)
 	every := t.ProgressEvery
 	if every <= 0 {
@@ -232,19 +413,35 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 	}
 	st := make([]float32, numSlots)
 	start := time.Now()
-	done := 0 // images trained on in this call
+	var nl, nu int // labelled and unlabelled images trained on in this call
+	means := func() (ce, kl, ent, loss float64) {
+		ce = float64(st[slotCE]) / float64(nl)
+		kl = float64(st[slotKL]) / float64(max(nl, 1))
+		if t.Unlabeled != nil {
+			kl = float64(st[slotKL]) / float64(max(nu, 1))
+			if t.Cfg.VATLabeled {
+				kl = float64(st[slotKL]) / float64(max(nu+nl, 1))
+			}
+			ent = float64(st[slotEntropy]) / float64(max(nu, 1))
+		}
+		return ce, kl, ent, ce + float64(t.Cfg.Weight)*kl + ent
+	}
 	read := func() error {
 		b.Download(st, t.stats)
 		if err := b.Sync(); err != nil {
 			return err
 		}
-		ce, kl := float64(st[slotCE])/float64(done), float64(st[slotKL])/float64(done)
-		loss := ce + float64(t.Cfg.Weight)*kl
+		ce, kl, ent, loss := means()
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return fmt.Errorf("step %d (epoch %d): %w: cross-entropy %v, vat %v", t.Step, epoch, ErrNonFinite, ce, kl)
+			return fmt.Errorf("step %d (epoch %d): %w: cross-entropy %v, vat %v, entropy %v", t.Step, epoch, ErrNonFinite, ce, kl, ent)
 		}
 		if progress != nil {
-			progress(Progress{Epoch: epoch, Done: first*t.Cfg.Batch + done, Total: t.nTrain, Loss: loss, CE: ce, VAT: kl, Elapsed: time.Since(start)})
+			total := t.nTrain
+			done := first*t.Cfg.Batch + nl
+			if t.Unlabeled != nil {
+				total, done = len(t.Unlabeled), first*t.Cfg.ULBatch+nu
+			}
+			progress(Progress{Epoch: epoch, Done: done, Total: total, Loss: loss, CE: ce, VAT: kl, Elapsed: time.Since(start)})
 		}
 		return nil
 	}
@@ -255,10 +452,9 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 			}
 			return EpochStats{}, ErrInterrupted
 		}
-		off := s * t.Cfg.Batch
-		n := min(t.Cfg.Batch, t.nTrain-off)
-		t.TrainStep(off, n)
-		done += n
+		t.TrainStep(s)
+		a, c := t.stepSizes(s)
+		nl, nu = nl+a, nu+c
 		if (s+1)%every == 0 || s == steps-1 {
 			if err := read(); err != nil {
 				return EpochStats{}, err
@@ -267,11 +463,9 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 	}
 	secs := time.Since(start).Seconds()
 	t.Epoch++
-	es := EpochStats{Epoch: epoch, Steps: steps - first, Seconds: secs, ImagesPerSec: float64(done) / secs}
-	es.CE = float64(st[slotCE]) / float64(done)
-	es.VAT = float64(st[slotKL]) / float64(done)
-	es.Loss = es.CE + float64(t.Cfg.Weight)*es.VAT
-	es.TrainAcc = float64(st[slotTrainCorrect]) / float64(done)
+	es := EpochStats{Epoch: epoch, Steps: steps - first, Seconds: secs, ImagesPerSec: float64(nl+nu) / secs}
+	es.CE, es.VAT, es.Entropy, es.Loss = means()
+	es.TrainAcc = float64(st[slotTrainCorrect]) / float64(nl)
 	es.TestLoss, es.TestAcc = math.NaN(), math.NaN()
 	if t.nTest > 0 {
 		e0 := time.Now()

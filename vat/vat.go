@@ -55,11 +55,11 @@ func (p *Perturber) Free(b layers.Backend) {
 // Adversarial computes r_adv's perturbed input x + r_adv into p's scratch
 // (returned) by ip power iterations from a random start, against the
 // target logits logitsP (n×10, held constant). train selects dropout in the
-// passes; pass numbers start at 1.
-func (p *Perturber) Adversarial(m *layers.Model, x, logitsP Buf, n int, train bool) Buf {
+// passes, numbered base+1 .. base+ip.
+func (p *Perturber) Adversarial(m *layers.Model, x, logitsP Buf, n, base int, train bool) Buf {
 	b := m.B
 	b.RandNormal(p.d, n*layers.ImageLen, layers.Rand{Seed: p.Seed, Tensor: layers.TensorDirection})
-	for k := 1; k <= p.IP; k++ {
+	for k := base + 1; k <= base+p.IP; k++ {
 		b.Perturb(p.xr, x, p.d, n, layers.ImageLen, p.Xi, p.Norm)
 		lq := m.Forward(p.xr, n, train, k)
 		b.KLDiv(p.kl, m.DLogits(), logitsP, lq, n, layers.Classes, 1)
@@ -75,13 +75,14 @@ func (p *Perturber) Adversarial(m *layers.Model, x, logitsP Buf, n int, train bo
 // scaled by weight: it computes r_adv, then loss_vat = mean KL(p || p(x +
 // r_adv)) against the logits of the step's clean pass (which it copies
 // first, so they may be m.Logits), and backpropagates weight·loss_vat. The
-// per-sample KL values are left in KL() for the caller to sum.
-func (p *Perturber) Loss(m *layers.Model, x, logitsClean Buf, n int, weight float32) {
+// forward passes are numbered base+1 .. base+ip+1 (for their dropout
+// masks). The per-sample KL values are left in KL() for the caller to sum.
+func (p *Perturber) Loss(m *layers.Model, x, logitsClean Buf, n, base int, weight float32) {
 	b := m.B
 	lp := b.Slice(p.logitsP, 0, n*layers.Classes)
 	b.Copy(lp, b.Slice(logitsClean, 0, n*layers.Classes))
-	xr := p.Adversarial(m, x, p.logitsP, n, true)
-	pass := p.IP + 1
+	xr := p.Adversarial(m, x, p.logitsP, n, base, true)
+	pass := base + p.IP + 1
 	lq := m.Forward(xr, n, true, pass)
 	b.KLDiv(p.kl, m.DLogits(), p.logitsP, lq, n, layers.Classes, weight/float32(n))
 	m.Backward(m.DLogits(), xr, n, pass, true, nil)

@@ -174,7 +174,7 @@ func benchOne(b layers.Backend, a BenchArgs, set *mnist.Set) (BenchResult, error
 		var ts []time.Duration
 		for s := 0; s < warm+steps; s++ {
 			start := time.Now()
-			t.TrainStep((s%batches)*a.Batch, a.Batch)
+			t.TrainStep(s % batches)
 			if err := b.Sync(); err != nil {
 				return 0, err
 			}

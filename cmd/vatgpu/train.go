@@ -34,6 +34,14 @@ type TrainArgs struct {
 	Resume        string
 	Metrics       string
 	Quiet         bool
+	Preset        string
+	Labeled       int
+	ULBatch       int
+	VATLabeled    bool
+	EntMin        bool
+	Optimizer     string
+	LR            float64
+	LRDecay       float64
 }
 
 func trainFlags(a *TrainArgs) []cli.Flag {
@@ -57,7 +65,49 @@ func trainFlags(a *TrainArgs) []cli.Flag {
 		&cli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint", Destination: &a.Resume},
 		&cli.StringFlag{Name: "metrics", Usage: "append one JSON object per epoch to this file", Destination: &a.Metrics},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress bar", Destination: &a.Quiet},
+		&cli.StringFlag{Name: "preset", Value: "seed", Usage: "seed (the Keras article's settings) or paper (the VAT papers' semi-supervised MNIST settings: --labeled 100 --batch 32 --ul-batch 128 --xi 1e-6 --eps 0.3 --norm maxabs-l2 --optimizer adam --lr 0.002 --lr-decay 0.9); flags given override it", Destination: &a.Preset},
+		&cli.IntFlag{Name: "labeled", Usage: "semi-supervised: keep the labels of N training images (N/10 per class, chosen by the seed), use the rest unlabelled", Destination: &a.Labeled},
+		&cli.IntFlag{Name: "ul-batch", Value: d.ULBatch, Usage: "semi-supervised: unlabelled images per step", Destination: &a.ULBatch},
+		&cli.BoolFlag{Name: "vat-labeled", Usage: "semi-supervised: take the VAT term on the labelled batch too", Destination: &a.VATLabeled},
+		&cli.BoolFlag{Name: "entmin", Usage: "semi-supervised: add the entropy of the predictions on the unlabelled batch to the loss", Destination: &a.EntMin},
+		&cli.StringFlag{Name: "optimizer", Value: d.Optimizer, Usage: "adadelta or adam", Destination: &a.Optimizer},
+		&cli.Float64Flag{Name: "lr", Value: float64(d.LR), Usage: "learning rate", Destination: &a.LR},
+		&cli.Float64Flag{Name: "lr-decay", Value: float64(d.LRDecay), Usage: "multiply the learning rate by this after each epoch", Destination: &a.LRDecay},
 	}
+}
+
+// applyPreset replaces the values of the flags the user did not give by
+// the preset's.
+func (a *TrainArgs) applyPreset(isSet func(string) bool) error {
+	switch a.Preset {
+	case "seed", "":
+		return nil
+	case "paper":
+	default:
+		return usagef("--preset must be seed or paper, got %q", a.Preset)
+	}
+	p := vat.PaperConfig()
+	for _, f := range []struct {
+		name string
+		set  func()
+	}{
+		{"vat", func() { a.VAT = p.VAT }},
+		{"xi", func() { a.Xi = float64(p.Xi) }},
+		{"eps", func() { a.Eps = float64(p.Eps) }},
+		{"ip", func() { a.IP = p.IP }},
+		{"norm", func() { a.Norm = p.Norm.String() }},
+		{"optimizer", func() { a.Optimizer = p.Optimizer }},
+		{"lr", func() { a.LR = float64(p.LR) }},
+		{"lr-decay", func() { a.LRDecay = float64(p.LRDecay) }},
+		{"labeled", func() { a.Labeled = p.Labeled }},
+		{"batch", func() { a.Batch = p.Batch }},
+		{"ul-batch", func() { a.ULBatch = p.ULBatch }},
+	} {
+		if !isSet(f.name) {
+			f.set()
+		}
+	}
+	return nil
 }
 
 func trainCommand(stdout, stderr io.Writer) *cli.Command {
@@ -70,6 +120,9 @@ func trainCommand(stdout, stderr io.Writer) *cli.Command {
 			if c.NArg() > 0 {
 				return usagef("train takes no arguments, got %q", c.Args().First())
 			}
+			if err := a.applyPreset(c.IsSet); err != nil {
+				return err
+			}
 			return Train(a, stdout, stderr)
 		},
 	}
@@ -80,6 +133,8 @@ func (a TrainArgs) config() (vat.Config, error) {
 	c := vat.DefaultConfig()
 	c.Epochs, c.Batch, c.Dropout, c.VAT = a.Epochs, a.Batch, a.Dropout, a.VAT
 	c.Eps, c.Xi, c.IP, c.Weight, c.Seed = float32(a.Eps), float32(a.Xi), a.IP, float32(a.Weight), a.Seed
+	c.Labeled, c.ULBatch, c.VATLabeled, c.EntMin = a.Labeled, a.ULBatch, a.VATLabeled, a.EntMin
+	c.Optimizer, c.LR, c.LRDecay = a.Optimizer, float32(a.LR), float32(a.LRDecay)
 	switch a.Norm {
 	case "l2", "":
 		c.Norm = layers.NormL2
@@ -140,6 +195,10 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer t.Free()
+	if t.Labeled != nil {
+		fmt.Fprintf(stdout, "semi-supervised: %d labelled images (%d per class), %d unlabelled; labelled indices: %v\n",
+			len(t.Labeled), len(t.Labeled)/10, len(t.Unlabeled), t.Labeled)
+	}
 	if resume != nil {
 		if err := t.Restore(resume); err != nil {
 			return fmt.Errorf("--resume %s: %v", a.Resume, err)

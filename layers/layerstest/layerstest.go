@@ -58,6 +58,8 @@ var Tolerances = map[string]Tol{
 	"perturb":      {1e-6, 1e-5, "per-sample norms over 784 elements (fp32 vs fp64 accumulation)"},
 	"gather":       {0, 0, "exact copies"},
 	"reduce":       {1e-4, 1e-6, "sums of 3000 values in another order"},
+	"entropy":      {1e-6, 1e-5, "exp and log over 10 classes, as softmax_xent"},
+	"adam":         {1e-7, 1e-5, "sqrtf and division correctly rounded on both; the bias correction is computed in float64 on the host on both"},
 	"adadelta":     {1e-7, 1e-5, "sqrtf and division are correctly rounded on both; fused multiply-add may differ by an ulp per step"},
 	"vat_radv":     {1e-4, 1e-3, "r_adv is the normalised gradient of a full forward/backward pass: the conv2 and dense tolerances, amplified by normalisation"},
 	"train20":      {2e-4, 2e-3, "20 Adadelta steps with dropout and VAT: per-step rounding differences (1e-6) grow through the recurrence; bound set from the step count"},
@@ -208,6 +210,25 @@ func Cases() []Case {
 				b.Softmax(p, put(b, in["logits"]), 64, 10)
 				return Tensors{"p": get(b, p, 640)}
 			}},
+		{Name: "entropy",
+			Inputs: func(r *rand.Rand) Tensors { return Tensors{"logits": draw(r, 640, 3)} },
+			Run: func(b layers.Backend, in Tensors) Tensors {
+				h, dl := b.Alloc(64), b.Alloc(640)
+				b.Entropy(h, dl, put(b, in["logits"]), 64, 10, 0.25)
+				return Tensors{"h": get(b, h, 64), "dlogits": get(b, dl, 640)}
+			}},
+		{Name: "adam",
+			Inputs: func(r *rand.Rand) Tensors {
+				return Tensors{"p": draw(r, 5000, 1), "g1": draw(r, 5000, 1), "g2": draw(r, 5000, 0.01), "g3": draw(r, 5000, 100)}
+			},
+			Run: func(b layers.Backend, in Tensors) Tensors {
+				p, m, v := put(b, in["p"]), b.Alloc(5000), b.Alloc(5000)
+				for i, g := range []string{"g1", "g2", "g3"} {
+					b.SetStep(uint64(i))
+					b.Adam(p, put(b, in[g]), m, v, 0.002, 0.9, 0.999, 1e-8)
+				}
+				return Tensors{"p": get(b, p, 5000), "m": get(b, m, 5000), "v": get(b, v, 5000)}
+			}},
 		{Name: "rand_normal",
 			Inputs: func(r *rand.Rand) Tensors { return Tensors{"step": {float32(r.IntN(1 << 20))}} },
 			Run: func(b layers.Backend, in Tensors) Tensors {
@@ -290,7 +311,7 @@ func Cases() []Case {
 				x := put(b, in["x"])
 				b.SetStep(5)
 				logits := m.Forward(x, k, true, 0)
-				xr := p.Adversarial(m, x, logits, k, true)
+				xr := p.Adversarial(m, x, logits, k, 0, true)
 				return Tensors{"x_adv": get(b, xr, k*layers.ImageLen)}
 			}},
 		{Name: "train20", Inputs: trainInputs, Run: train20},

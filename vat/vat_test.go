@@ -1,0 +1,150 @@
+package vat
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/vatgpu/vatgpu/layers"
+	"github.com/vatgpu/vatgpu/mnist"
+)
+
+// randomSet makes n random images with random labels.
+func randomSet(n int, seed uint64) *mnist.Set {
+	r := rand.New(rand.NewPCG(seed, 3))
+	s := &mnist.Set{N: n, Images: make([]float32, n*layers.ImageLen), Labels: make([]int32, n)}
+	for i := range s.Images {
+		s.Images[i] = r.Float32()
+	}
+	for i := range s.Labels {
+		s.Labels[i] = int32(i % layers.Classes)
+	}
+	return s
+}
+
+func TestChooseLabeled(t *testing.T) {
+	labels := randomSet(1000, 1).Labels
+	l, u, err := ChooseLabeled(labels, 100, 1337)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != 100 || len(u) != 900 {
+		t.Fatalf("%d labelled, %d unlabelled", len(l), len(u))
+	}
+	count := make([]int, 10)
+	seen := map[int32]bool{}
+	for _, i := range l {
+		count[labels[i]]++
+		seen[i] = true
+	}
+	for c, k := range count {
+		if k != 10 {
+			t.Errorf("class %d: %d labelled images, want 10", c, k)
+		}
+	}
+	for _, i := range u {
+		if seen[i] {
+			t.Fatalf("image %d both labelled and unlabelled", i)
+		}
+	}
+	l2, _, _ := ChooseLabeled(labels, 100, 1337)
+	l3, _, _ := ChooseLabeled(labels, 100, 7)
+	if !reflect.DeepEqual(l, l2) || reflect.DeepEqual(l, l3) {
+		t.Error("the choice must depend on the seed alone")
+	}
+	if _, _, err := ChooseLabeled(labels, 1000, 1); err == nil {
+		t.Error("--labeled as large as the training set accepted")
+	}
+}
+
+func TestSemiSupervised(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Labeled, cfg.Batch, cfg.ULBatch, cfg.VAT, cfg.EntMin, cfg.Dropout = 20, 8, 32, true, true, true
+	cfg.Optimizer, cfg.LR, cfg.LRDecay = "adam", 0.002, 0.9
+	train, test := randomSet(180, 1), randomSet(40, 2)
+	tr, err := NewTrainer(layers.NewCPU(0), cfg, train, test, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Free()
+	if got := tr.StepsPerEpoch(); got != 5 { // 160 unlabelled / 32
+		t.Fatalf("%d steps per epoch, want 5", got)
+	}
+	before := tr.Params()
+	for e := 0; e < 2; e++ {
+		es, err := tr.RunEpoch(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.IsNaN(es.Loss) || es.VAT <= 0 || es.Entropy <= 0 || es.CE <= 0 {
+			t.Errorf("epoch %d: loss parts %+v", e+1, es)
+		}
+	}
+	if tr.LR() != float32(0.002*0.9*0.9) {
+		t.Errorf("learning rate after 2 epochs %v", tr.LR())
+	}
+	if reflect.DeepEqual(before, tr.Params()) {
+		t.Error("parameters did not change")
+	}
+}
+
+// TestResumeExact checks that a run saved mid-epoch and restored into a
+// new trainer ends with the same parameters as an uninterrupted run.
+func TestResumeExact(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Batch, cfg.VAT, cfg.Dropout, cfg.Epochs = 16, true, true, 2
+	train := randomSet(96, 4)
+	full, _ := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil)
+	defer full.Free()
+	for full.Epoch < 2 {
+		if _, err := full.RunEpoch(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	part, _ := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil)
+	defer part.Free()
+	if _, err := part.RunEpoch(nil); err != nil {
+		t.Fatal(err)
+	}
+	part.Stop.Store(true)
+	part.ProgressEvery = 1
+	_, err := part.RunEpoch(nil) // returns at once: stop is set
+	if err != ErrInterrupted {
+		t.Fatalf("got %v, want ErrInterrupted", err)
+	}
+	// Advance two steps by hand, then save and restore.
+	part.Stop.Store(false)
+	part.order()
+	part.TrainStep(0)
+	part.TrainStep(1)
+	stopped := int(part.Step)
+	path := filepath.Join(t.TempDir(), "ck.safetensors")
+	if err := part.State().Save(path); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil)
+	defer res.Free()
+	if err := res.Restore(s); err != nil {
+		t.Fatal(err)
+	}
+	if int(res.Step) != stopped {
+		t.Fatalf("restored at step %d, saved at %d", res.Step, stopped)
+	}
+	if _, err := res.RunEpoch(nil); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(res.Params(), full.Params()) {
+		t.Error("resumed run ends with other parameters than the uninterrupted one")
+	}
+	other := cfg
+	other.Xi = 5
+	if err := other.SameMath(s.Config); err == nil {
+		t.Error("a checkpoint with another xi accepted")
+	}
+}
