@@ -286,30 +286,56 @@ func packBT(kern *kernel, b []float32, ldb, p0, kb, j0, w, ld int, dst []float32
 }
 
 // A task is one parallel call: C cut into chunks of whole tiles along one
-// dimension, claimed in turn by the caller and by idle helpers. Which
-// goroutine computes a chunk does not change its result.
+// dimension, claimed in turn by the caller and by helpers. Which goroutine
+// computes a chunk does not change its result.
+//
+// Tasks are reused, and a helper may pick up an offer after its call has
+// returned and the task serves another call. So a helper claims chunks
+// only through state, which holds the call's generation with the chunk
+// count and the next chunk; it touches nothing else of the task until it
+// holds a chunk of the generation it was offered, and the owner rewrites
+// the task only after every chunk is done.
 type task struct {
+	state  atomic.Uint64 // gen<<32 | chunks<<16 | next
+	gen    uint64        // the owner's last generation
 	pr     problem
 	kern   *kernel
 	byRows bool
-	tiles  int          // tiles along the cut dimension
-	chunks int          // number of chunks
-	next   atomic.Int64 // next chunk to claim
+	tiles  int // tiles along the cut dimension
 	done   sync.WaitGroup
-	refs   atomic.Int64 // goroutines holding the task; the last one pools it
 }
+
+const maxChunks = 1<<16 - 1
 
 var tasks = sync.Pool{New: func() any { return new(task) }}
 
-// work computes chunks until none is left.
-func (t *task) work() {
-	ws := workspaces.Get().(*workspace)
+// claim returns the next chunk of generation gen and the chunk count, or
+// ok == false when that generation has no chunk left.
+func (t *task) claim(gen uint64) (chunk, chunks int, ok bool) {
 	for {
-		c := int(t.next.Add(1) - 1)
-		if c >= t.chunks {
+		s := t.state.Load()
+		next, n := int(s&maxChunks), int(s>>16&maxChunks)
+		if s>>32 != gen&(1<<32-1) || next >= n {
+			return 0, 0, false
+		}
+		if t.state.CompareAndSwap(s, s+1) {
+			return next, n, true
+		}
+	}
+}
+
+// work computes chunks of generation gen until none is left.
+func (t *task) work(gen uint64) {
+	var ws *workspace // taken with the first chunk: a late helper takes none
+	for {
+		c, n, ok := t.claim(gen)
+		if !ok {
 			break
 		}
-		lo, hi := c*t.tiles/t.chunks, (c+1)*t.tiles/t.chunks
+		if ws == nil {
+			ws = workspaces.Get().(*workspace)
+		}
+		lo, hi := c*t.tiles/n, (c+1)*t.tiles/n
 		if t.byRows {
 			t.pr.block(t.kern, ws, lo*t.kern.mr, min(hi*t.kern.mr, t.pr.m), 0, t.pr.n)
 		} else {
@@ -317,45 +343,45 @@ func (t *task) work() {
 		}
 		t.done.Done()
 	}
-	workspaces.Put(ws)
-}
-
-// release drops a reference to t.
-func (t *task) release() {
-	if t.refs.Add(-1) == 0 {
-		t.pr = problem{}
-		tasks.Put(t)
+	if ws != nil {
+		workspaces.Put(ws)
 	}
 }
 
-// helpers are goroutines that join tasks handed to them. A call offers its
-// task only to helpers idle at that moment, so concurrent callers never
-// queue behind each other, and it does not wait for a helper that has not
-// started: it waits for the chunks alone.
-var helpers struct {
-	mu    sync.Mutex
-	n     int
-	tasks chan *task
+// An offer invites a helper to one generation of a task.
+type offer struct {
+	t   *task
+	gen uint64
 }
 
-func helper(tasks <-chan *task) {
-	for t := range tasks {
-		t.work()
-		t.release()
+// helpers are goroutines that join tasks offered to them. A call offers its
+// task without blocking (to a queue with room for one offer per helper)
+// and waits for its chunks alone, never for a helper: one that is busy or
+// descheduled joins late or finds nothing left to do. So concurrent callers
+// never queue behind each other.
+var helpers struct {
+	mu     sync.Mutex
+	n      int
+	offers chan offer
+}
+
+func helper(offers <-chan offer) {
+	for o := range offers {
+		o.t.work(o.gen)
 	}
 }
 
 // ensureHelpers starts helpers until there are n.
-func ensureHelpers(n int) chan *task {
+func ensureHelpers(n int) chan offer {
 	helpers.mu.Lock()
 	defer helpers.mu.Unlock()
-	if helpers.tasks == nil {
-		helpers.tasks = make(chan *task)
+	if helpers.offers == nil {
+		helpers.offers = make(chan offer, max(16, runtime.NumCPU()))
 	}
 	for ; helpers.n < n; helpers.n++ {
-		go helper(helpers.tasks)
+		go helper(helpers.offers)
 	}
-	return helpers.tasks
+	return helpers.offers
 }
 
 // chunksPerWorker is how many chunks each goroutine gets on average; more
@@ -372,7 +398,7 @@ func parallel(kern *kernel, pr *problem, workers int) {
 	if byRows {
 		tiles = rowTiles
 	}
-	chunks := min(tiles, chunksPerWorker*workers)
+	chunks := min(tiles, chunksPerWorker*workers, maxChunks)
 	if workers <= 1 || chunks <= 1 {
 		ws := workspaces.Get().(*workspace)
 		pr.block(kern, ws, 0, pr.m, 0, pr.n)
@@ -380,20 +406,19 @@ func parallel(kern *kernel, pr *problem, workers int) {
 		return
 	}
 	t := tasks.Get().(*task)
-	t.pr, t.kern, t.byRows, t.tiles, t.chunks = *pr, kern, byRows, tiles, chunks
-	t.next.Store(0)
+	t.pr, t.kern, t.byRows, t.tiles = *pr, kern, byRows, tiles
+	t.gen++
 	t.done.Add(chunks)
-	t.refs.Store(1)
+	t.state.Store(t.gen<<32 | uint64(chunks)<<16) // publishes the fields above
 	offers := ensureHelpers(min(workers, chunks) - 1)
 	for range min(workers, chunks) - 1 {
-		t.refs.Add(1)
 		select {
-		case offers <- t:
+		case offers <- offer{t, t.gen}:
 		default:
-			t.refs.Add(-1)
 		}
 	}
-	t.work()
+	t.work(t.gen)
 	t.done.Wait()
-	t.release()
+	t.pr = problem{}
+	tasks.Put(t)
 }

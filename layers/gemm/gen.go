@@ -9,11 +9,12 @@
 //	acc[r][j] = sum over p = 0..k-1, in order, of A(p, r) * B(p, j)   (one FMA per step)
 //	C[r][j]   = alpha*acc[r][j] + beta*C[r][j]    (beta == 0: C[r][j] = alpha*acc[r][j])
 //
-// where A(p, r) = a[p*lda + r] and B(p, j) = b[p*ldb + j]. With lda == MR and
-// ldb == NR the panels are packed; with lda, ldb the strides of the caller's
-// matrices the kernel reads them in place. The per-element arithmetic is the
-// same in every kernel of one family, so the tiling of C does not change the
-// result.
+// where B(p, j) = b[p*ldb + j] and A(p, r) = a[p*lda + r] (k-major: a packed
+// panel, lda == MR, or a transposed A in place) or, for the RowA kernels,
+// a[r*lda + p] (a row-major A in place). B is a packed strip (ldb its width)
+// or B as stored. The T kernels store the tile transposed (see avx512T). The
+// per-element arithmetic is the same in every kernel of one family, so the
+// tiling of C does not change the result.
 package main
 
 import (
