@@ -57,9 +57,13 @@ type Backend struct {
 	ws      DevicePtr // cuDNN workspace, the largest any plan needs
 	wsBytes int
 
-	graphs    map[string]*Graph
-	recording bool       // inside Capture's first run of f
-	tape      []tapeStep // what that run queued, to be replayed under capture
+	graphs map[string]*Graph
+	// calls counts device calls queued (DeviceCalls); graphCalls the calls
+	// each graph holds.
+	calls      uint64
+	graphCalls map[string]int
+	recording  bool       // inside Capture's first run of f
+	tape       []tapeStep // what that run queued, to be replayed under capture
 
 	// dry, set only by tests, receives kernel launches instead of the
 	// device, and every other device call is skipped.
@@ -113,7 +117,7 @@ func newBackend(d *Device, opts Options) (*Backend, error) {
 	b := &Backend{d: d, s: d.Stream(), opts: opts,
 		name:   fmt.Sprintf("gpu %d: %s", d.Info().Index, d.Info().Name),
 		convs:  map[layers.ConvShape]*convPlan{},
-		graphs: map[string]*Graph{}}
+		graphs: map[string]*Graph{}, graphCalls: map[string]int{}}
 	if opts.TF32 {
 		if err := d.SetMathMode(MathTF32); err != nil {
 			return nil, err
@@ -136,6 +140,11 @@ func newBackend(d *Device, opts Options) (*Backend, error) {
 	}
 	return b, nil
 }
+
+// DeviceCalls returns the number of device calls (kernel launches and
+// cuBLAS or cuDNN calls) queued so far, counting a replayed graph as the
+// calls it holds.
+func (b *Backend) DeviceCalls() uint64 { return b.calls }
 
 // Device returns the device the backend runs on.
 func (b *Backend) Device() *Device { return b.d }
@@ -169,6 +178,7 @@ func (b *Backend) do(op string, issue func() error) {
 	if b.recording {
 		b.tape = append(b.tape, tapeStep{op, issue})
 	}
+	b.calls++
 	if err := issue(); err != nil {
 		b.fail(op, err)
 		return

@@ -27,6 +27,7 @@ func (b *Backend) Capture(key string, f func()) error {
 	op := "capture " + key
 	if g, ok := b.graphs[key]; ok {
 		if g != nil { // nil: f queued nothing
+			b.calls += uint64(b.graphCalls[key])
 			b.fail(op, g.Launch())
 			if b.opts.CheckEachOp && b.err == nil {
 				b.fail(op, b.s.Synchronize())
@@ -74,6 +75,7 @@ func (b *Backend) Capture(key string, f func()) error {
 		b.fail(op, err)
 	default:
 		b.graphs[key] = g
+		b.graphCalls[key] = len(tape)
 	}
 	return b.err
 }

@@ -40,7 +40,7 @@ type dryLaunch struct {
 // and recorded instead of run, other device calls are skipped. Buffers get
 // distinct fake addresses.
 func newDry(t *testing.T) (*Backend, *[]dryLaunch) {
-	b := &Backend{name: "dry", convs: map[layers.ConvShape]*convPlan{}, graphs: map[string]*Graph{}}
+	b := &Backend{name: "dry", convs: map[layers.ConvShape]*convPlan{}, graphs: map[string]*Graph{}, graphCalls: map[string]int{}}
 	var launches []dryLaunch
 	// Kernels with one thread per item, which do not loop: the index of
 	// the parameter that counts the items.

@@ -72,9 +72,17 @@ type BenchResult struct {
 	FractionOfPeak    float64 `json:"fraction_of_peak,omitempty"`
 	Timing            string  `json:"timing"`
 	GPUOverCPUSpeedup float64 `json:"gpu_over_cpu_speedup,omitempty"`
-	GoVersion         string  `json:"go_version"`
-	Threads           int     `json:"threads"`
-	Date              string  `json:"date"`
+	// DeviceCallsPerVATStep counts kernel launches and cuBLAS/cuDNN calls
+	// per VAT step (GPU only; a replayed graph counts the calls it holds).
+	DeviceCallsPerVATStep float64 `json:"launches_per_step,omitempty"`
+	// LaunchFloorMs is DeviceCallsPerVATStep × 2.5 µs, a typical kernel
+	// launch cost without graphs, and FlopFloorMs the FLOPs at the nominal
+	// fp32 peak: what a VAT step could not beat by either bound.
+	LaunchFloorMs float64 `json:"launch_floor_ms,omitempty"`
+	FlopFloorMs   float64 `json:"flop_floor_ms,omitempty"`
+	GoVersion     string  `json:"go_version"`
+	Threads       int     `json:"threads"`
+	Date          string  `json:"date"`
 }
 
 // Bench runs `vatgpu bench`.
@@ -158,6 +166,7 @@ func benchOne(b layers.Backend, a BenchArgs, set *mnist.Set) (BenchResult, error
 	if warm == 0 {
 		warm = map[bool]int{true: 2, false: 20}[onCPU]
 	}
+	var callsPerStep float64
 	time1 := func(useVAT bool) (time.Duration, error) {
 		cfg := vat.DefaultConfig()
 		cfg.Batch, cfg.VAT, cfg.Dropout = a.Batch, useVAT, a.Dropout
@@ -172,15 +181,21 @@ func benchOne(b layers.Backend, a BenchArgs, set *mnist.Set) (BenchResult, error
 			return 0, fmt.Errorf("bench: %d images, fewer than one batch of %d", set.N, a.Batch)
 		}
 		var ts []time.Duration
+		var calls0 uint64
 		for s := 0; s < warm+steps; s++ {
-			start := time.Now()
-			t.TrainStep(s % batches)
-			if err := b.Sync(); err != nil {
+			if s == warm {
+				calls0 = deviceCalls(b)
+			}
+			d, err := timeStep(b, func() { t.TrainStep(s % batches) })
+			if err != nil {
 				return 0, err
 			}
 			if s >= warm {
-				ts = append(ts, time.Since(start))
+				ts = append(ts, d)
 			}
+		}
+		if useVAT {
+			callsPerStep = float64(deviceCalls(b)-calls0) / float64(steps)
 		}
 		sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
 		return ts[len(ts)/2], nil
@@ -196,24 +211,69 @@ func benchOne(b layers.Backend, a BenchArgs, set *mnist.Set) (BenchResult, error
 	_, flops := vat.Flops(a.Batch, vat.DefaultConfig().IP)
 	r := BenchResult{
 		Device: b.Name(), Backend: map[bool]string{true: "cpu", false: "gpu"}[onCPU], Batch: a.Batch, Steps: steps,
-		PlainImagesPerSec: float64(a.Batch) / plain.Seconds(),
-		VATImagesPerSec:   float64(a.Batch) / withVAT.Seconds(),
-		VATOverPlain:      withVAT.Seconds() / plain.Seconds(),
-		MsPerStepPlain:    plain.Seconds() * 1e3,
-		MsPerStepVAT:      withVAT.Seconds() * 1e3,
-		FlopsPerVATStep:   flops,
-		FlopsCounting:     "2*m*n*k of every convolution and matrix product, forward and backward; element-wise ops not counted",
-		AchievedGflops:    float64(flops) / withVAT.Seconds() / 1e9,
-		Timing:            "median wall time of a step followed by a device sync, warm-up excluded",
-		GoVersion:         runtime.Version(), Threads: runtime.GOMAXPROCS(0), Date: time.Now().UTC().Format(time.RFC3339),
+		PlainImagesPerSec:     float64(a.Batch) / plain.Seconds(),
+		VATImagesPerSec:       float64(a.Batch) / withVAT.Seconds(),
+		VATOverPlain:          withVAT.Seconds() / plain.Seconds(),
+		MsPerStepPlain:        plain.Seconds() * 1e3,
+		MsPerStepVAT:          withVAT.Seconds() * 1e3,
+		FlopsPerVATStep:       flops,
+		FlopsCounting:         "2*m*n*k of every convolution and matrix product, forward and backward; element-wise ops not counted",
+		AchievedGflops:        float64(flops) / withVAT.Seconds() / 1e9,
+		Timing:                timingMethod(b),
+		DeviceCallsPerVATStep: callsPerStep,
+		GoVersion:             runtime.Version(), Threads: runtime.GOMAXPROCS(0), Date: time.Now().UTC().Format(time.RFC3339),
 	}
 	r.EpochSecondsVAT = 60000 / r.VATImagesPerSec
+	peak := gpuPeakGflops
 	if onCPU {
-		if peak := cpuPeakGflops(); peak > 0 {
-			r.NominalPeakGflops, r.FractionOfPeak = peak, r.AchievedGflops/peak
-		}
+		peak = cpuPeakGflops()
+	}
+	if peak > 0 {
+		r.NominalPeakGflops, r.FractionOfPeak = peak, r.AchievedGflops/peak
+		r.FlopFloorMs = float64(flops) / (peak * 1e9) * 1e3
+	}
+	if callsPerStep > 0 {
+		r.LaunchFloorMs = callsPerStep * launchCost.Seconds() * 1e3
 	}
 	return r, nil
+}
+
+// launchCost is a typical cost of one kernel launch issued from the host
+// without CUDA graphs (a few microseconds on current drivers).
+const launchCost = 2500 * time.Nanosecond
+
+// gpuPeakGflops is the fp32 peak (no tensor cores) used for the GPU's
+// floor: an H200 SXM's 67 TFLOP/s. Other GPUs differ; the field says so.
+const gpuPeakGflops = 67e3
+
+// timeStep runs step and returns how long it took: on the device's clock
+// where the backend has one (GPU events), else wall time up to a sync.
+func timeStep(b layers.Backend, step func()) (time.Duration, error) {
+	if tb, ok := b.(interface {
+		Time(func()) (time.Duration, error)
+	}); ok {
+		return tb.Time(step)
+	}
+	start := time.Now()
+	step()
+	err := b.Sync()
+	return time.Since(start), err
+}
+
+func timingMethod(b layers.Backend) string {
+	if _, ok := b.(interface {
+		Time(func()) (time.Duration, error)
+	}); ok {
+		return "median device time of a step between two CUDA events (graph replayed), warm-up excluded"
+	}
+	return "median wall time of a step followed by a sync, warm-up excluded"
+}
+
+func deviceCalls(b layers.Backend) uint64 {
+	if c, ok := b.(interface{ DeviceCalls() uint64 }); ok {
+		return c.DeviceCalls()
+	}
+	return 0
 }
 
 func identity(n int) []int32 {
@@ -269,4 +329,11 @@ func printBench(w io.Writer, r BenchResult) {
 		fmt.Fprintf(w, ", %.0f%% of a nominal %.0f GFLOP/s peak", 100*r.FractionOfPeak, r.NominalPeakGflops)
 	}
 	fmt.Fprintln(w)
+	if r.FlopFloorMs > 0 || r.LaunchFloorMs > 0 {
+		fmt.Fprintf(w, "  floors of a VAT step: %.3f ms of arithmetic at the nominal peak", r.FlopFloorMs)
+		if r.LaunchFloorMs > 0 {
+			fmt.Fprintf(w, "; %.0f device calls × 2.5 µs = %.3f ms if launched one by one", r.DeviceCallsPerVATStep, r.LaunchFloorMs)
+		}
+		fmt.Fprintf(w, " (measured %.3f ms)\n", r.MsPerStepVAT)
+	}
 }
