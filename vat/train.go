@@ -367,8 +367,9 @@ func (t *Trainer) stepSizes(s int) (nl, nu int) {
 
 // Progress is a report during an epoch.
 type Progress struct {
-	Epoch         int // 1-based
-	Done, Total   int // images
+	Epoch         int    // 1-based
+	Step          uint64 // steps done in the run
+	Done, Total   int    // images
 	Loss, CE, VAT float64
 	Elapsed       time.Duration
 }
@@ -441,7 +442,7 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 			if t.Unlabeled != nil {
 				total, done = len(t.Unlabeled), first*t.Cfg.ULBatch+nu
 			}
-			progress(Progress{Epoch: epoch, Done: done, Total: total, Loss: loss, CE: ce, VAT: kl, Elapsed: time.Since(start)})
+			progress(Progress{Epoch: epoch, Step: t.Step, Done: done, Total: total, Loss: loss, CE: ce, VAT: kl, Elapsed: time.Since(start)})
 		}
 		return nil
 	}

@@ -51,3 +51,15 @@ func (m *metricsFile) Close() error {
 	}
 	return m.f.Close()
 }
+
+// step writes a record of progress within an epoch (--metrics-every).
+func (m *metricsFile) step(p vat.Progress, device string) error {
+	if m == nil {
+		return nil
+	}
+	return m.enc.Encode(map[string]any{
+		"epoch": p.Epoch, "step": p.Step, "loss": p.Loss, "ce": p.CE, "vat": p.VAT,
+		"images": p.Done, "seconds": p.Elapsed.Seconds(),
+		"images_per_sec": float64(p.Done) / max(p.Elapsed.Seconds(), 1e-9), "device": device,
+	})
+}

@@ -33,6 +33,7 @@ type TrainArgs struct {
 	Out           string
 	Resume        string
 	Metrics       string
+	MetricsEvery  int
 	Quiet         bool
 	Preset        string
 	Labeled       int
@@ -64,6 +65,7 @@ func trainFlags(a *TrainArgs) []cli.Flag {
 		&cli.StringFlag{Name: "out", Usage: "checkpoint file (safetensors), written after every epoch and on interrupt", Destination: &a.Out},
 		&cli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint", Destination: &a.Resume},
 		&cli.StringFlag{Name: "metrics", Usage: "append one JSON object per epoch to this file", Destination: &a.Metrics},
+		&cli.IntFlag{Name: "metrics-every", Usage: "also write a --metrics record every N steps", Destination: &a.MetricsEvery},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress bar", Destination: &a.Quiet},
 		&cli.StringFlag{Name: "preset", Value: "seed", Usage: "seed (the Keras article's settings) or paper (the VAT papers' semi-supervised MNIST settings: --labeled 100 --batch 32 --ul-batch 128 --xi 1e-6 --eps 0.3 --norm maxabs-l2 --optimizer adam --lr 0.002 --lr-decay 0.9); flags given override it", Destination: &a.Preset},
 		&cli.IntFlag{Name: "labeled", Usage: "semi-supervised: keep the labels of N training images (N/10 per class, chosen by the seed), use the rest unlabelled", Destination: &a.Labeled},
@@ -146,6 +148,9 @@ func (a TrainArgs) config() (vat.Config, error) {
 	if a.Limit < 0 {
 		return c, usagef("--limit must be 0 (all) or positive, got %d", a.Limit)
 	}
+	if a.MetricsEvery < 0 || (a.MetricsEvery > 0 && a.Metrics == "") {
+		return c, usagef("--metrics-every needs --metrics and a positive step count, got %d", a.MetricsEvery)
+	}
 	if err := c.Validate(); err != nil {
 		return c, usageError{err.Error()}
 	}
@@ -226,8 +231,22 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 	if a.Quiet {
 		bar.tty = false
 	}
+	progress := bar.update
+	var stepErr error
+	if a.MetricsEvery > 0 {
+		t.ProgressEvery = a.MetricsEvery
+		progress = func(p vat.Progress) {
+			bar.update(p)
+			if err := metrics.step(p, b.Name()); err != nil && stepErr == nil {
+				stepErr = err
+			}
+		}
+	}
 	for t.Epoch < cfg.Epochs {
-		es, err := t.RunEpoch(bar.update)
+		es, err := t.RunEpoch(progress)
+		if err == nil {
+			err = stepErr
+		}
 		bar.clear()
 		if errors.Is(err, vat.ErrInterrupted) {
 			if a.Out == "" {
