@@ -134,7 +134,9 @@ func Load(path string) (*State, error) {
 	if md["model"] != modelName {
 		return nil, bad("model %q, this vatgpu trains %q", md["model"], modelName)
 	}
-	s := &State{Params: make([]float32, layers.NumParams())}
+	// Fields a file lacks (written before they existed) keep the seed's
+	// defaults, the values those runs had.
+	s := &State{Config: DefaultConfig(), Params: make([]float32, layers.NumParams())}
 	dec := json.NewDecoder(strings.NewReader(md["config"]))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s.Config); err != nil {
