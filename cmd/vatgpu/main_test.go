@@ -98,6 +98,7 @@ func TestRuntimeErrors(t *testing.T) {
 	}{
 		{[]string{"train", "--device", "cpu", "--data", filepath.Join(dir, "missing")}, "missing"},
 		{[]string{"eval", "--model", filepath.Join(dir, "none.safetensors"), "--device", "cpu"}, "none.safetensors"},
+		{[]string{"train", "--device", "cpu", "--out", filepath.Join(dir, "no", "such", "m.safetensors")}, "does not exist"},
 		// No GPU in CI: asking for one fails with one line, not a crash.
 		{[]string{"train", "--device", "0", "--limit", "10", "--epochs", "1"}, "gpu"},
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -184,6 +185,12 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 		}
 		if resume.Epoch >= cfg.Epochs {
 			return usagef("--resume %s: the run already did %d epochs; ask for more with --epochs", a.Resume, resume.Epoch)
+		}
+	}
+	if a.Out != "" {
+		// Fail now, not after the first epoch's work.
+		if st, err := os.Stat(filepath.Dir(a.Out)); err != nil || !st.IsDir() {
+			return fmt.Errorf("--out %s: folder %s does not exist", a.Out, filepath.Dir(a.Out))
 		}
 	}
 	train, test, err := loadData(a.Data, a.Limit)
