@@ -58,12 +58,16 @@ type Backend struct {
 	wsBytes int
 
 	graphs map[string]*Graph
+	// graphUses holds, for each key of graphs, the whole buffers its f
+	// named: Free of one of them forgets the key (see Free).
+	graphUses map[string]map[*devBuf]bool
 	// calls counts device calls queued (DeviceCalls); graphCalls the calls
 	// each graph holds.
 	calls      uint64
 	graphCalls map[string]int
-	recording  bool       // inside Capture's first run of f
-	tape       []tapeStep // what that run queued, to be replayed under capture
+	recording  bool             // inside Capture's first run of f
+	tape       []tapeStep       // what that run queued, to be replayed under capture
+	tapeUses   map[*devBuf]bool // the whole buffers that run named
 
 	// dry, set only by tests, receives kernel launches instead of the
 	// device, and every other device call is skipped.
@@ -241,6 +245,9 @@ func (b *Backend) buf(op, what string, x layers.Buf) *devBuf {
 	if d.base.freed {
 		panic(fmt.Sprintf("gpu: %s: %s was freed", op, what))
 	}
+	if b.recording {
+		b.tapeUses[d.base] = true
+	}
 	return d
 }
 
@@ -320,8 +327,9 @@ func (b *Backend) Slice(x layers.Buf, off, n int) layers.Buf {
 }
 
 // Free releases a buffer from Alloc or AllocInt. Views from Slice are not
-// freed by themselves (Free panics on one); a graph from Capture that uses
-// a freed buffer must not be replayed.
+// freed by themselves (Free panics on one). Free forgets the graphs of
+// Capture whose f named the buffer (or a view of it): a later Capture with
+// their key runs f again instead of replaying work on freed memory.
 func (b *Backend) Free(x layers.Buf) {
 	d := b.buf("free", "buffer", x)
 	if d.base != d {
@@ -329,11 +337,35 @@ func (b *Backend) Free(x layers.Buf) {
 	}
 	b.noCapture("free")
 	d.freed = true
-	if d.p == 0 || b.closed || b.dry != nil {
+	if b.closed {
 		return
 	}
-	// Free waits for the device, so no queued work still uses d.
+	b.forgetGraphsUsing(d)
+	if d.p == 0 || b.dry != nil {
+		return
+	}
+	// cuMemFree "may" wait for the device, the driver says, not that it
+	// does: wait here, so that no queued work still uses d.
+	b.fail("free", b.d.Synchronize())
 	b.fail("free", b.d.Free(d.p))
+}
+
+// forgetGraphsUsing destroys the graphs whose f named d and forgets their
+// keys. Keys name a step's shape, not its buffers: a second trainer on
+// this backend, made after the first was freed, asks for the first one's
+// keys and must get a graph of its own buffers and its own calls.
+func (b *Backend) forgetGraphsUsing(d *devBuf) {
+	for key, uses := range b.graphUses {
+		if !uses[d] {
+			continue
+		}
+		if g := b.graphs[key]; g != nil {
+			b.fail("free: destroying the graph of "+key, g.Close())
+		}
+		delete(b.graphs, key)
+		delete(b.graphCalls, key)
+		delete(b.graphUses, key)
+	}
 }
 
 func (b *Backend) Upload(dst layers.Buf, src []float32) {
@@ -429,7 +461,7 @@ func (b *Backend) Close() error {
 	if b.err == nil {
 		b.err = errBackendClosed
 	}
-	b.convs, b.graphs, b.tape = nil, nil, nil
+	b.convs, b.graphs, b.graphUses, b.tape = nil, nil, nil, nil
 	if b.d == nil {
 		return nil
 	}

@@ -15,8 +15,9 @@ package gpu
 // reads: the step, which SetStep writes (see Backend), and the contents of
 // buffers. Inside f only device work may be queued: Alloc, Free, Upload,
 // Download, SetStep, Sync and a nested Capture panic there. A graph holds
-// the addresses of the buffers f used, so they must not be freed while
-// the key is in use.
+// the addresses of the buffers f used; Free of one of them destroys the
+// graph and forgets its key, so that the next Capture with the key runs f
+// again.
 //
 // An error while running f, recording or launching is sticky, as any other.
 func (b *Backend) Capture(key string, f func()) error {
@@ -36,19 +37,19 @@ func (b *Backend) Capture(key string, f func()) error {
 		return b.err
 	}
 
-	// The ordinary run, keeping the tape.
-	b.recording, b.tape = true, nil
+	// The ordinary run, keeping the tape and the buffers it names.
+	b.recording, b.tape, b.tapeUses = true, nil, map[*devBuf]bool{}
 	func() {
 		defer func() { b.recording = false }()
 		f()
 	}()
-	tape := b.tape
-	b.tape = nil
+	tape, uses := b.tape, b.tapeUses
+	b.tape, b.tapeUses = nil, nil
 	if b.err != nil {
 		return b.err
 	}
 	if len(tape) == 0 || b.dry != nil {
-		b.graphs[key] = nil
+		b.keepGraph(key, nil, 0, uses)
 		return nil
 	}
 
@@ -74,8 +75,16 @@ func (b *Backend) Capture(key string, f func()) error {
 	case err != nil:
 		b.fail(op, err)
 	default:
-		b.graphs[key] = g
-		b.graphCalls[key] = len(tape)
+		b.keepGraph(key, g, len(tape), uses)
 	}
 	return b.err
+}
+
+// keepGraph files g (nil when f queued nothing) under key, with the number
+// of calls it holds and the buffers its f named.
+func (b *Backend) keepGraph(key string, g *Graph, calls int, uses map[*devBuf]bool) {
+	if b.graphUses == nil {
+		b.graphUses = map[string]map[*devBuf]bool{}
+	}
+	b.graphs[key], b.graphCalls[key], b.graphUses[key] = g, calls, uses
 }

@@ -146,6 +146,8 @@ func (b *Backend) growWorkspace(op string, bytes int) bool {
 		return false
 	}
 	if b.ws != 0 && len(b.graphs) == 0 {
+		// Work queued with the old workspace may still run (see Free).
+		b.fail(op+": freeing the old workspace", b.d.Synchronize())
 		b.fail(op+": freeing the old workspace", b.d.Free(b.ws))
 	}
 	b.ws, b.wsBytes = p, bytes

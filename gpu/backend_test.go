@@ -227,6 +227,49 @@ func TestCaptureRunsOnce(t *testing.T) {
 	}
 }
 
+// TestFreeForgetsGraphs: Free of a buffer that a key's f named forgets the
+// key, so that the next Capture with it runs f again on the buffers it
+// names then. Keys name a step's shape, not its buffers: `vatgpu bench`
+// and `vatgpu reproduce` free one trainer and make another on the same
+// backend, which asks for the same keys ("train-step-128-0-3f800000")
+// with other buffers and other calls (VAT, dropout); replaying the first
+// trainer's graph would run its calls on freed memory.
+func TestFreeForgetsGraphs(t *testing.T) {
+	b, launches := newDry(t)
+	x, other := b.Alloc(10), b.Alloc(10)
+	relu := func(buf layers.Buf) func() { return func() { b.ReLUForward(buf, buf, buf.Len()) } }
+	for _, c := range []struct {
+		key string
+		f   func()
+	}{
+		{"step", relu(b.Slice(x, 2, 8))}, // a view names its whole buffer
+		{"other", relu(other)},
+		{"empty", func() {}},
+	} {
+		if err := b.Capture(c.key, c.f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Free(x)
+	if _, ok := b.graphs["step"]; ok {
+		t.Error("the graph of a freed buffer is kept")
+	}
+	y := b.Alloc(10)
+	for _, key := range []string{"step", "step", "other", "empty"} {
+		if err := b.Capture(key, relu(y)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []DevicePtr
+	for _, l := range *launches {
+		got = append(got, l.args[0].(DevicePtr))
+	}
+	want := []DevicePtr{x.(*devBuf).p + 8, other.(*devBuf).p, y.(*devBuf).p}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("launches on %v, want %v (f runs again for the freed buffer's key only, once)", got, want)
+	}
+}
+
 // TestBackendPanics: programmer errors panic, as on the CPU backend.
 func TestBackendPanics(t *testing.T) {
 	b, _ := newDry(t)

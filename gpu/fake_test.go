@@ -84,7 +84,7 @@ func TestFakeCUDA(t *testing.T) {
 		{"device", "TestFakeCUDAChild"},
 		{"nodevice", "TestFakeCUDAChild"},
 		// The GPU tests that the fakes can serve: they must pass, not skip.
-		{"gputests", "TestGPUMemory|TestGPUSgemm"},
+		{"gputests", "TestGPUMemory|TestGPUSgemm|TestGPUCaptureAfterFree"},
 	} {
 		t.Run(scenario.name, func(t *testing.T) {
 			logFile := filepath.Join(t.TempDir(), "fake.log")
