@@ -199,7 +199,7 @@ __device__ void dropout_mask(float *out, const float *in, int n, float p, unsign
                              unsigned tensor, const unsigned long long *step) {
 	float scale = 1.0f / (1.0f - p);
 	unsigned long long st = *step;
-	int blocks = (n + 3) / 4;
+	int blocks = n / 4 + (n % 4 != 0); // (n + 3) / 4 overflows for n near 2^31
 	for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < blocks; b += gridDim.x * blockDim.x) {
 		uint4 r = rand_block((unsigned)b, seed, tensor, st);
 		unsigned w[4] = {r.x, r.y, r.z, r.w};
@@ -231,7 +231,7 @@ __global__ void dropout_backward(float *dx, const float *dy, int n, float p,
 __global__ void rand_normal(float *d, int n, unsigned long long seed, unsigned tensor,
                             const unsigned long long *step) {
 	unsigned long long st = *step;
-	int blocks = (n + 3) / 4;
+	int blocks = n / 4 + (n % 4 != 0); // (n + 3) / 4 overflows for n near 2^31
 	for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < blocks; b += gridDim.x * blockDim.x) {
 		uint4 r = rand_block((unsigned)b, seed, tensor, st);
 		float z[4];
@@ -463,7 +463,8 @@ __global__ void gather(float *dst, const float *src, const int *idx, int off, in
 
 // gather_int is gather for int32 elements, rows of one.
 __global__ void gather_int(int *dst, const int *src, const int *idx, int off, int n) {
-	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+	for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+	     i += (long long)gridDim.x * blockDim.x)
 		dst[i] = src[idx[off + i]];
 }
 
@@ -508,7 +509,8 @@ __global__ void count_correct(float *acc, int slot, const float *logits, const i
 //	a = rho·a + (1-rho)·g²;  u = g·(sqrt(da+eps)/sqrt(a+eps));  p -= lr·u;  da = rho·da + (1-rho)·u²
 __global__ void adadelta(float *p, const float *g, float *a, float *da, int n, float lr, float rho,
                          float eps) {
-	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+	for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+	     i += (long long)gridDim.x * blockDim.x) {
 		float gi = g[i];
 		float ai = rho * a[i] + (1.0f - rho) * gi * gi;
 		float u = gi * (sqrtf(da[i] + eps) / sqrtf(ai + eps));
@@ -544,7 +546,8 @@ extern "C" {
 __global__ void adam(float *p, const float *g, float *m, float *v, int n, float lr, float beta1,
                      float beta2, float eps, const unsigned long long *step) {
 	float lrT = adam_correction(lr, beta1, beta2, *step);
-	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+	for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+	     i += (long long)gridDim.x * blockDim.x) {
 		float gi = g[i];
 		float mi = beta1 * m[i] + (1.0f - beta1) * gi;
 		float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
