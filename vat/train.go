@@ -158,7 +158,11 @@ type Trainer struct {
 	// Stop, when set, makes RunEpoch return ErrInterrupted before its next
 	// step, leaving a state that Restore resumes exactly.
 	Stop atomic.Bool
+
+	id uint64 // tells this trainer's captured steps from another's on the same backend
 }
+
+var trainerIDs atomic.Uint64
 
 // ChooseLabeled picks n labelled images, n/10 of each class: the first of
 // each class in the permutation of stream TensorLabeled (step 0) of the
@@ -202,7 +206,7 @@ func NewTrainer(b layers.Backend, cfg Config, train, test *mnist.Set, params []f
 	if params == nil {
 		params = layers.InitParams(cfg.Seed)
 	}
-	t := &Trainer{Cfg: cfg, B: b}
+	t := &Trainer{Cfg: cfg, B: b, id: trainerIDs.Add(1)}
 	batch := cfg.Batch
 	if cfg.Labeled > 0 {
 		var err error
@@ -348,7 +352,7 @@ func (t *Trainer) TrainStep(s int) {
 		}
 	}
 	if c, ok := b.(layers.Capturer); ok {
-		if err := c.Capture(fmt.Sprintf("train-step-%d-%d-%x", nl, nu, math.Float32bits(lr)), body); err != nil {
+		if err := c.Capture(fmt.Sprintf("trainer-%d-step-%d-%d-%x", t.id, nl, nu, math.Float32bits(lr)), body); err != nil {
 			return // the backend records the error; Sync reports it
 		}
 	} else {
