@@ -297,22 +297,30 @@ func addTo(dst, src []float32) {
 	}
 }
 
+// elementChunk is how many elements of an element-wise op one goroutine
+// takes at a time.
+const elementChunk = 1 << 15
+
 func (c *CPU) ReLUForward(yb, xb Buf, n int) {
 	y, x := f32(yb)[:n], f32(xb)[:n]
-	for i, v := range x {
-		y[i] = max(v, 0)
-	}
+	c.parallel(n, elementChunk, func(lo, hi, _ int) {
+		for i, v := range x[lo:hi] {
+			y[lo+i] = max(v, 0)
+		}
+	})
 }
 
 func (c *CPU) ReLUBackward(dxb, dyb, yb Buf, n int) {
 	dx, dy, y := f32(dxb)[:n], f32(dyb)[:n], f32(yb)[:n]
-	for i := range dx {
-		if y[i] > 0 {
-			dx[i] = dy[i]
-		} else {
-			dx[i] = 0
+	c.parallel(n, elementChunk, func(lo, hi, _ int) {
+		for i := lo; i < hi; i++ {
+			g := dy[i]
+			if !(y[i] > 0) { // written to compile to a conditional move
+				g = 0
+			}
+			dx[i] = g
 		}
-	}
+	})
 }
 
 func (c *CPU) MaxPoolForward(yb, xb Buf, s PoolShape) {
@@ -320,15 +328,17 @@ func (c *CPU) MaxPoolForward(yb, xb Buf, s PoolShape) {
 	checkLen("max pool: y", y, s.OutLen())
 	checkLen("max pool: x", x, s.InLen())
 	oh, ow := s.H/2, s.W/2
-	for p := 0; p < s.N*s.C; p++ {
-		xp, yp := x[p*s.H*s.W:], y[p*oh*ow:]
-		for i := 0; i < oh; i++ {
-			r0, r1 := xp[2*i*s.W:], xp[(2*i+1)*s.W:]
-			for j := 0; j < ow; j++ {
-				yp[i*ow+j] = max(r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1])
+	c.parallel(s.N*s.C, 32, func(lo, hi, _ int) {
+		for p := lo; p < hi; p++ {
+			xp, yp := x[p*s.H*s.W:], y[p*oh*ow:]
+			for i := 0; i < oh; i++ {
+				r0, r1 := xp[2*i*s.W:], xp[(2*i+1)*s.W:]
+				for j := 0; j < ow; j++ {
+					yp[i*ow+j] = max(r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1])
+				}
 			}
 		}
-	}
+	})
 }
 
 func (c *CPU) MaxPoolBackward(dxb, dyb, xb, yb Buf, s PoolShape) {
@@ -336,46 +346,59 @@ func (c *CPU) MaxPoolBackward(dxb, dyb, xb, yb Buf, s PoolShape) {
 	checkLen("max pool backward: dx", dx, s.InLen())
 	checkLen("max pool backward: dy", dy, s.OutLen())
 	oh, ow := s.H/2, s.W/2
-	clear(dx[:s.InLen()])
-	for p := 0; p < s.N*s.C; p++ {
-		xp, dxp, dyp := x[p*s.H*s.W:], dx[p*s.H*s.W:], dy[p*oh*ow:]
-		for i := 0; i < oh; i++ {
-			for j := 0; j < ow; j++ {
-				best := (2*i)*s.W + 2*j
-				for _, k := range [3]int{(2*i)*s.W + 2*j + 1, (2*i+1)*s.W + 2*j, (2*i+1)*s.W + 2*j + 1} {
-					if xp[k] > xp[best] {
-						best = k
+	c.parallel(s.N*s.C, 32, func(lo, hi, _ int) {
+		for p := lo; p < hi; p++ {
+			xp, dxp, dyp := x[p*s.H*s.W:(p+1)*s.H*s.W], dx[p*s.H*s.W:(p+1)*s.H*s.W], dy[p*oh*ow:]
+			for i := 0; i < oh; i++ {
+				r0, r1 := 2*i*s.W, (2*i+1)*s.W
+				for j := 0; j < ow; j++ {
+					// The first maximum in row-major order takes dy; the
+					// other three get zero.
+					a, b, cc, d := r0+2*j, r0+2*j+1, r1+2*j, r1+2*j+1
+					best := a
+					if xp[b] > xp[best] {
+						best = b
 					}
+					if xp[cc] > xp[best] {
+						best = cc
+					}
+					if xp[d] > xp[best] {
+						best = d
+					}
+					dxp[a], dxp[b], dxp[cc], dxp[d] = 0, 0, 0, 0
+					dxp[best] = dyp[i*ow+j]
 				}
-				dxp[best] = dyp[i*ow+j]
 			}
 		}
-	}
+	})
 }
 
 // dropoutMask applies the mask of stream r at step to n elements:
 // out[i] = in[i]/(1-p) where u_i >= p, else 0.
-func dropoutMask(out, in []float32, n int, p float32, r Rand, step uint64) {
+func (c *CPU) dropoutMask(out, in []float32, n int, p float32, r Rand, step uint64) {
 	scale := 1 / (1 - p)
-	for b := 0; b*4 < n; b++ {
-		w := r.block(uint32(b), step)
-		for j := 0; j < 4 && 4*b+j < n; j++ {
-			k := 4*b + j
-			if wordUniform(w[j]) >= p {
-				out[k] = in[k] * scale
-			} else {
-				out[k] = 0
+	blocks := (n + 3) / 4
+	c.parallel(blocks, 4096, func(lo, hi, _ int) {
+		for b := lo; b < hi; b++ {
+			w := r.block(uint32(b), step)
+			for j := 0; j < 4 && 4*b+j < n; j++ {
+				k := 4*b + j
+				if wordUniform(w[j]) >= p {
+					out[k] = in[k] * scale
+				} else {
+					out[k] = 0
+				}
 			}
 		}
-	}
+	})
 }
 
 func (c *CPU) DropoutForward(yb, xb Buf, n int, p float32, r Rand) {
-	dropoutMask(f32(yb)[:n], f32(xb)[:n], n, p, r, c.step)
+	c.dropoutMask(f32(yb)[:n], f32(xb)[:n], n, p, r, c.step)
 }
 
 func (c *CPU) DropoutBackward(dxb, dyb Buf, n int, p float32, r Rand) {
-	dropoutMask(f32(dxb)[:n], f32(dyb)[:n], n, p, r, c.step)
+	c.dropoutMask(f32(dxb)[:n], f32(dyb)[:n], n, p, r, c.step)
 }
 
 func (c *CPU) DenseForward(yb, xb, wb, bb Buf, n, in, out int) {
