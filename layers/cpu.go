@@ -314,11 +314,13 @@ func (c *CPU) ReLUBackward(dxb, dyb, yb Buf, n int) {
 	dx, dy, y := f32(dxb)[:n], f32(dyb)[:n], f32(yb)[:n]
 	c.parallel(n, elementChunk, func(lo, hi, _ int) {
 		for i := lo; i < hi; i++ {
-			g := dy[i]
-			if !(y[i] > 0) { // written to compile to a conditional move
-				g = 0
-			}
-			dx[i] = g
+			// Branch-free dy*[y > 0] (the branch mispredicts on ReLU's
+			// random signs): with s the bits of y, y > 0 exactly when
+			// 1 <= s <= 0x7f800000 (positive, finite or +Inf, not NaN),
+			// that is when s-1 < 0x7f800000, which the top bit of the
+			// 64-bit difference below tells.
+			keep := (uint64(math.Float32bits(y[i])-1) - 0x7f800000) >> 63
+			dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & uint32(-keep))
 		}
 	})
 }

@@ -520,3 +520,26 @@ func TestAccumulationRule(t *testing.T) {
 		}
 	}
 }
+
+// TestReLUBackwardSpecialValues checks the branch-free ReLU backward on
+// the values where a bit trick could go wrong.
+func TestReLUBackwardSpecialValues(t *testing.T) {
+	c := NewCPU(1)
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	y := []float32{0, float32(math.Copysign(0, -1)), 1e-45, 1, inf, -inf, nan, -nan, -1, 3.4e38, -1e-45}
+	dy := make([]float32, len(y))
+	for i := range dy {
+		dy[i] = float32(i + 1)
+	}
+	dx := c.Alloc(len(y))
+	c.ReLUBackward(dx, buf(c, dy), buf(c, y), len(y))
+	for i, v := range Floats(dx) {
+		want := float32(0)
+		if y[i] > 0 {
+			want = dy[i]
+		}
+		if math.Float32bits(v) != math.Float32bits(want) {
+			t.Errorf("y=%v: dx %v, want %v", y[i], v, want)
+		}
+	}
+}
