@@ -193,11 +193,7 @@ func col2im(dx, col []float32, s ConvShape) {
 			for q := 0; q < s.S; q++ {
 				row := col[((ch*s.R+r)*s.S+q)*oh*ow:]
 				for y := 0; y < oh; y++ {
-					dst := dx[(ch*s.H+y+r)*s.W+q:][:ow]
-					src := row[y*ow : (y+1)*ow]
-					for i := range dst {
-						dst[i] += src[i]
-					}
+					addTo(dx[(ch*s.H+y+r)*s.W+q:][:ow], row[y*ow:(y+1)*ow])
 				}
 			}
 		}
@@ -291,7 +287,9 @@ func (c *CPU) ConvBackward(dxb, dwb, dbb, dyb, xb, wb Buf, s ConvShape) {
 	}
 }
 
+// addTo adds src to dst element by element (len(src) >= len(dst)).
 func addTo(dst, src []float32) {
+	src = src[:len(dst)]
 	for i := range dst {
 		dst[i] += src[i]
 	}
