@@ -150,6 +150,11 @@ func TestTrainEvalCheckpoint(t *testing.T) {
 			t.Errorf("%s not written: %v", f, err)
 		}
 	}
+	// Resuming needs only the file and the epochs: the rest is saved.
+	code, stdout, stderr = vatgpu(t, "train", "--device", "cpu", "--limit", "256", "--epochs", "2", "--resume", out, "--quiet")
+	if code != 0 || !strings.Contains(stdout, "resumed "+out+" at epoch 1") {
+		t.Errorf("resume with --epochs only: code %d, %q %q", code, stdout, stderr)
+	}
 	// A run with other math refuses to resume from it, naming the field.
 	code, _, stderr = vatgpu(t, "train", "--device", "cpu", "--limit", "256", "--epochs", "2", "--batch", "32", "--resume", out)
 	if code == 0 || !strings.Contains(stderr, "batch") {

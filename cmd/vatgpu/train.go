@@ -44,6 +44,10 @@ type TrainArgs struct {
 	Optimizer     string
 	LR            float64
 	LRDecay       float64
+
+	// isSet tells which flags were given (urfave/cli's Context.IsSet);
+	// nil when Train is called directly.
+	isSet func(string) bool
 }
 
 func trainFlags(a *TrainArgs) []cli.Flag {
@@ -126,6 +130,7 @@ func trainCommand(stdout, stderr io.Writer) *cli.Command {
 			if err := a.applyPreset(c.IsSet); err != nil {
 				return err
 			}
+			a.isSet = c.IsSet
 			return Train(a, stdout, stderr)
 		},
 	}
@@ -158,6 +163,54 @@ func (a TrainArgs) config() (vat.Config, error) {
 	return c, nil
 }
 
+// mathFlags maps the flags that change a run's arithmetic to the
+// configuration fields they set.
+var mathFlags = []struct {
+	name string
+	copy func(dst *vat.Config, src vat.Config)
+}{
+	{"batch", func(d *vat.Config, s vat.Config) { d.Batch = s.Batch }},
+	{"dropout", func(d *vat.Config, s vat.Config) { d.Dropout = s.Dropout }},
+	{"vat", func(d *vat.Config, s vat.Config) { d.VAT = s.VAT }},
+	{"eps", func(d *vat.Config, s vat.Config) { d.Eps = s.Eps }},
+	{"xi", func(d *vat.Config, s vat.Config) { d.Xi = s.Xi }},
+	{"ip", func(d *vat.Config, s vat.Config) { d.IP = s.IP }},
+	{"vat-weight", func(d *vat.Config, s vat.Config) { d.Weight = s.Weight }},
+	{"norm", func(d *vat.Config, s vat.Config) { d.Norm = s.Norm }},
+	{"seed", func(d *vat.Config, s vat.Config) { d.Seed = s.Seed }},
+	{"labeled", func(d *vat.Config, s vat.Config) { d.Labeled = s.Labeled }},
+	{"ul-batch", func(d *vat.Config, s vat.Config) { d.ULBatch = s.ULBatch }},
+	{"vat-labeled", func(d *vat.Config, s vat.Config) { d.VATLabeled = s.VATLabeled }},
+	{"entmin", func(d *vat.Config, s vat.Config) { d.EntMin = s.EntMin }},
+	{"optimizer", func(d *vat.Config, s vat.Config) { d.Optimizer = s.Optimizer }},
+	{"lr", func(d *vat.Config, s vat.Config) { d.LR = s.LR }},
+	{"lr-decay", func(d *vat.Config, s vat.Config) { d.LRDecay = s.LRDecay }},
+}
+
+// resumeConfig returns the configuration of a resumed run: the saved one,
+// with --epochs from the command line when given. A flag given that would
+// change the arithmetic is an error naming it.
+func (a TrainArgs) resumeConfig(flags, saved vat.Config) (vat.Config, error) {
+	isSet := a.isSet
+	if isSet == nil { // called directly: every flag counts as given
+		isSet = func(string) bool { return true }
+	}
+	given := saved
+	for _, f := range mathFlags {
+		if isSet(f.name) || (a.Preset == "paper" && isSet("preset")) {
+			f.copy(&given, flags)
+		}
+	}
+	if err := given.SameMath(saved); err != nil {
+		return saved, err
+	}
+	cfg := saved
+	if isSet("epochs") {
+		cfg.Epochs = flags.Epochs
+	}
+	return cfg, nil
+}
+
 // loadData reads MNIST from dir (the GoMNIST module's data when empty).
 func loadData(dir string, limit int) (train, test *mnist.Set, err error) {
 	if dir == "" {
@@ -180,7 +233,7 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 		if resume, err = vat.Load(a.Resume); err != nil {
 			return err
 		}
-		if err := cfg.SameMath(resume.Config); err != nil {
+		if cfg, err = a.resumeConfig(cfg, resume.Config); err != nil {
 			return fmt.Errorf("--resume %s: %v", a.Resume, err)
 		}
 		if resume.Epoch >= cfg.Epochs {
