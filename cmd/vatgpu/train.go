@@ -284,6 +284,8 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 	go func() {
 		if _, ok := <-sig; ok {
 			t.Stop.Store(true)
+			// A second Ctrl-C ends the process at once, unsaved.
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
 		}
 	}()
 
