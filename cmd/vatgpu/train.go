@@ -68,7 +68,7 @@ func trainFlags(a *TrainArgs) []cli.Flag {
 		&cli.IntFlag{Name: "limit", Usage: "use only the first N training and test images (0: all)", Destination: &a.Limit},
 		&cli.StringFlag{Name: "data", Usage: "folder of the four MNIST IDX files (default: the GoMNIST module's data/)", Destination: &a.Data},
 		&cli.StringFlag{Name: "out", Usage: "checkpoint file (safetensors), written after every epoch and on interrupt", Destination: &a.Out},
-		&cli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint", Destination: &a.Resume},
+		&cli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint (and keep saving there unless --out says otherwise)", Destination: &a.Resume},
 		&cli.StringFlag{Name: "metrics", Usage: "append one JSON object per epoch to this file", Destination: &a.Metrics},
 		&cli.IntFlag{Name: "metrics-every", Usage: "also write a --metrics record every N steps", Destination: &a.MetricsEvery},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress bar", Destination: &a.Quiet},
@@ -238,6 +238,9 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 		}
 		if resume.Epoch >= cfg.Epochs {
 			return usagef("--resume %s: the run already did %d epochs; ask for more with --epochs", a.Resume, resume.Epoch)
+		}
+		if a.Out == "" {
+			a.Out = a.Resume // a resumed run goes on saving where it was saved
 		}
 	}
 	if a.Out != "" {
