@@ -191,10 +191,8 @@ func col2im(dx, col []float32, s ConvShape) {
 	for ch := 0; ch < s.C; ch++ {
 		for r := 0; r < s.R; r++ {
 			for q := 0; q < s.S; q++ {
-				row := col[((ch*s.R+r)*s.S+q)*oh*ow:]
-				for y := 0; y < oh; y++ {
-					addTo(dx[(ch*s.H+y+r)*s.W+q:][:ow], row[y*ow:(y+1)*ow])
-				}
+				// dx[ch, r+y, q+x] += col[ch, r, q, y, x] for all y, x.
+				gemm.Add(oh, ow, col[((ch*s.R+r)*s.S+q)*oh*ow:], ow, dx[(ch*s.H+r)*s.W+q:], s.W)
 			}
 		}
 	}
