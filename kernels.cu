@@ -461,6 +461,29 @@ __global__ void gather(float *dst, const float *src, const int *idx, int off, in
 	}
 }
 
+// translate copies n h×w images of src to dst, image i moved by the offset
+// (dx, dy) that word i of the stream (seed, tensor) at *step gives
+// (layers.TranslateOffset: k = 2·shift+1, dx = w mod k - shift,
+// dy = (w div k) mod k - shift), zeros where the moved image does not
+// reach. One thread per output pixel; each recomputes its image's block.
+__global__ void translate(float *dst, const float *src, int n, int h, int w, int shift,
+                          unsigned long long seed, unsigned tensor, const unsigned long long *step) {
+	unsigned long long st = *step;
+	long long plane = (long long)h * w, total = (long long)n * plane;
+	unsigned k = 2u * (unsigned)shift + 1u;
+	for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
+	     e += (long long)gridDim.x * blockDim.x) {
+		long long i = e / plane;
+		int rem = (int)(e % plane), y = rem / w, x = rem % w;
+		uint4 r = rand_block((unsigned)(i / 4), seed, tensor, st);
+		unsigned words[4] = {r.x, r.y, r.z, r.w};
+		unsigned word = words[i % 4];
+		int dx = (int)(word % k) - shift, dy = (int)(word / k % k) - shift;
+		int sy = y - dy, sx = x - dx;
+		dst[e] = sy >= 0 && sy < h && sx >= 0 && sx < w ? src[i * plane + (long long)sy * w + sx] : 0.0f;
+	}
+}
+
 // gather_int is gather for int32 elements, rows of one.
 __global__ void gather_int(int *dst, const int *src, const int *idx, int off, int n) {
 	for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;

@@ -44,6 +44,19 @@ func (b *Backend) GatherInt(dst, src, idx layers.Buf, off, n int) {
 		d.p, s.p, ix.p, kernelInt(op, off), kernelInt(op, n))
 }
 
+func (b *Backend) Translate(dst, src layers.Buf, n, h, w, shift int, r layers.Rand) {
+	const op = "translate"
+	if n < 0 || h < 0 || w < 0 || shift < 0 {
+		panic(fmt.Sprintf("gpu: %s: negative count, size or shift (%d, %d, %d, %d)", op, n, h, w, shift))
+	}
+	d, s := b.f32(op, "dst", dst, n*h*w), b.f32(op, "src", src, n*h*w)
+	if n*h*w == 0 {
+		return
+	}
+	b.launch(op, kTranslate, gridFor(n*h*w, elementThreads), elementThreads,
+		d.p, s.p, kernelInt(op, n), kernelInt(op, h), kernelInt(op, w), kernelInt(op, shift), r.Seed, r.Tensor, b.step)
+}
+
 func (b *Backend) ReLUForward(y, x layers.Buf, n int) {
 	const op = "relu forward"
 	yb, xb := b.f32(op, "y", y, n), b.f32(op, "x", x, n)

@@ -71,7 +71,7 @@ func newDry(t *testing.T) (*Backend, *[]dryLaunch) {
 			}
 		}
 		switch k {
-		case kDropoutForward, kDropoutBackward, kRandNormal, kAdam, kSetStep:
+		case kDropoutForward, kDropoutBackward, kRandNormal, kAdam, kTranslate, kSetStep:
 			i := len(args) - 1
 			if k == kSetStep {
 				i = 0
@@ -123,6 +123,7 @@ func TestBackendLaunches(t *testing.T) {
 	all, idx, allLabels := b.Alloc(20*layers.ImageLen), b.AllocInt(20), b.AllocInt(20)
 	b.Gather(x, all, idx, 5, n, layers.ImageLen)
 	b.GatherInt(labels, allLabels, idx, 5, n)
+	b.Translate(dx, x, n, layers.ImageSide, layers.ImageSide, 2, layers.Rand{Seed: 42, Tensor: layers.TensorTranslate})
 	b.Adadelta(m.Params, m.Grads, b.Alloc(layers.NumParams()), b.Alloc(layers.NumParams()), 1, 0.95, 1e-8)
 	b.Adam(m.Params, m.Grads, b.Alloc(layers.NumParams()), b.Alloc(layers.NumParams()), 0.002, 0.9, 0.999, 1e-8)
 

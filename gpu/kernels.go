@@ -28,6 +28,7 @@ const (
 	kEntropy
 	kGather
 	kGatherInt
+	kTranslate
 	kSumInto
 	kCountCorrect
 	kAdadelta
@@ -64,6 +65,7 @@ var kernelSpecs = [numKernels]kernelSpec{
 	kEntropy:           {"entropy", "pppiif"},
 	kGather:            {"gather", "pppiii"},
 	kGatherInt:         {"gather_int", "pppii"},
+	kTranslate:         {"translate", "ppiiiiqup"},
 	kSumInto:           {"sum_into", "pipi"},
 	kCountCorrect:      {"count_correct", "pippii"},
 	kAdadelta:          {"adadelta", "ppppifff"},

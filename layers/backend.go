@@ -94,13 +94,19 @@ type Backend interface {
 	Copy(dst, src Buf)
 
 	// SetStep sets the step that completes the counters of the random
-	// streams used by DropoutForward, DropoutBackward and RandNormal.
+	// streams used by DropoutForward, DropoutBackward, RandNormal and
+	// Translate.
 	SetStep(step uint64)
 
 	// Gather copies rows idx[off..off+n-1] of src (rows of row elements)
 	// to dst. GatherInt does the same for int32 elements (row 1).
 	Gather(dst, src, idx Buf, off, n, row int)
 	GatherInt(dst, src, idx Buf, off, n int)
+	// Translate copies n h×w images of src to dst, each moved by its own
+	// random offset of at most shift pixels along each axis, filling the
+	// uncovered pixels with zeros: image i takes word i of stream r (see
+	// TranslateOffset). dst and src must not overlap.
+	Translate(dst, src Buf, n, h, w, shift int, r Rand)
 
 	// ConvForward computes y = conv(x, w) + bias (cross-correlation).
 	ConvForward(y, x, w, bias Buf, s ConvShape)

@@ -70,6 +70,9 @@ func i32(b Buf) []int32 {
 // tools that read results in place.
 func Floats(b Buf) []float32 { return f32(b) }
 
+// Ints is Floats for int32 buffers.
+func Ints(b Buf) []int32 { return i32(b) }
+
 func (c *CPU) Name() string { return fmt.Sprintf("cpu (%d threads)", c.threads) }
 
 func (c *CPU) Alloc(n int) Buf    { return &cpuBuf{f: make([]float32, n)} }
@@ -126,6 +129,37 @@ func (c *CPU) GatherInt(dst, src, idx Buf, off, n int) {
 	d, s, ix := i32(dst), i32(src), i32(idx)
 	for i := 0; i < n; i++ {
 		d[i] = s[ix[off+i]]
+	}
+}
+
+func (c *CPU) Translate(dst, src Buf, n, h, w, shift int, r Rand) {
+	if n < 0 || h < 0 || w < 0 || shift < 0 {
+		panic(fmt.Sprintf("layers: translate: negative count, size or shift (%d, %d, %d, %d)", n, h, w, shift))
+	}
+	d, s := f32(dst), f32(src)
+	plane := h * w
+	checkLen("translate dst", d, n*plane)
+	checkLen("translate src", s, n*plane)
+	words := make([]uint32, n)
+	r.Uint32s(words, c.step)
+	for i, word := range words {
+		dx, dy := TranslateOffset(word, shift)
+		out, in := d[i*plane:(i+1)*plane], s[i*plane:(i+1)*plane]
+		for y := 0; y < h; y++ {
+			row := out[y*w : (y+1)*w]
+			sy := y - dy
+			if sy < 0 || sy >= h {
+				clear(row)
+				continue
+			}
+			for x := range row {
+				if sx := x - dx; sx >= 0 && sx < w {
+					row[x] = in[sy*w+sx]
+				} else {
+					row[x] = 0
+				}
+			}
+		}
 	}
 }
 

@@ -65,6 +65,7 @@ const (
 	TensorDirection      uint32 = 0x300   // VAT's random start d ~ N(0, I)
 	TensorLabeled        uint32 = 0x500   // choice of the labelled subset (step 0)
 	TensorLabeledShuffle uint32 = 0x600   // order of the labelled stream, step = its pass over the subset
+	TensorTranslate      uint32 = 0x700   // + 0 labelled, + 1 unlabelled batch: random translations
 	TensorDropout        uint32 = 0x10000 // + 16*pass + layer
 )
 
@@ -139,4 +140,13 @@ func (r Rand) Permutation(n int, step uint64) []int32 {
 		p[i], p[j] = p[j], p[i]
 	}
 	return p
+}
+
+// TranslateOffset returns the offset (dx, dy), each in [-shift, shift], by
+// which Translate moves the image that takes word w of its stream:
+// dx = w mod k - shift and dy = (w div k) mod k - shift with k = 2·shift+1.
+// (The modulus favours small remainders by at most k/2^32.)
+func TranslateOffset(w uint32, shift int) (dx, dy int) {
+	k := uint32(2*shift + 1)
+	return int(w%k) - shift, int(w/k%k) - shift
 }

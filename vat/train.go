@@ -36,6 +36,11 @@ type Config struct {
 	VATLabeled bool
 	EntMin     bool
 
+	// Translate, when positive, moves every training image (labelled and
+	// unlabelled) by a random offset of up to Translate pixels along each
+	// axis before the step sees it (zero fill), drawn per image and step.
+	Translate int
+
 	// Optimizer is "adadelta" (Keras 1.2.2: LR 1, Rho 0.95, AdaEps 1e-8)
 	// or "adam" (LR, Beta1, Beta2, AdaEps). The learning rate of epoch e
 	// (0-based) is LR·LRDecay^e.
@@ -93,6 +98,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--ul-batch must be between 1 and 65536, got %d", c.ULBatch)
 	case (c.VATLabeled || c.EntMin) && c.Labeled == 0:
 		return fmt.Errorf("--vat-labeled and --entmin need --labeled")
+	case c.Translate < 0 || c.Translate > 8:
+		return fmt.Errorf("--translate must be between 0 and 8 pixels, got %d", c.Translate)
 	case c.VATLabeled && !c.VAT:
 		return fmt.Errorf("--vat-labeled needs --vat")
 	case !finitePos(c.LR):
@@ -147,6 +154,7 @@ type Trainer struct {
 	nTrain, nTest  int
 	perm, lperm    Buf // the epoch's order of the (un)labelled stream; the labelled stream of a semi-supervised epoch
 	x, y, xu       Buf
+	raw            Buf // the gathered batch before translation (with Translate)
 	loss, stats    Buf
 
 	// Step counts the training steps done; Epoch the epochs done.
@@ -232,6 +240,9 @@ func NewTrainer(b layers.Backend, cfg Config, train, test *mnist.Set, params []f
 		t.lperm = b.AllocInt(t.StepsPerEpoch() * cfg.Batch)
 		t.xu = b.Alloc(cfg.ULBatch * layers.ImageLen)
 	}
+	if cfg.Translate > 0 {
+		t.raw = b.Alloc(batch * layers.ImageLen)
+	}
 	t.loss = b.Alloc(batch)
 	t.stats = b.Alloc(numSlots)
 	if err := b.Sync(); err != nil {
@@ -254,7 +265,7 @@ func (t *Trainer) Free() {
 	if t.P != nil {
 		t.P.Free(t.B)
 	}
-	for _, x := range []Buf{t.accG, t.accD, t.trainX, t.trainY, t.testX, t.testY, t.perm, t.lperm, t.x, t.y, t.xu, t.loss, t.stats} {
+	for _, x := range []Buf{t.accG, t.accD, t.trainX, t.trainY, t.testX, t.testY, t.perm, t.lperm, t.x, t.y, t.xu, t.raw, t.loss, t.stats} {
 		if x != nil {
 			t.B.Free(x)
 		}
@@ -311,13 +322,32 @@ func (t *Trainer) TrainStep(s int) {
 	b, m, cfg := t.B, t.M, t.Cfg
 	b.SetStep(t.Step)
 	nl, nu := t.stepSizes(s)
+	// With Translate each batch is gathered into t.raw and translated into
+	// place (offsets drawn at this step); the unlabelled batch reuses t.raw
+	// once the labelled one is done.
+	lx, ux := t.x, t.xu
+	if cfg.Translate > 0 {
+		lx, ux = t.raw, t.raw
+	}
+	labelled, unlabelled := layers.Rand{Seed: cfg.Seed, Tensor: layers.TensorTranslate}, layers.Rand{Seed: cfg.Seed, Tensor: layers.TensorTranslate + 1}
+	translate := func(dst Buf, n int, r layers.Rand) {
+		b.Translate(dst, t.raw, n, layers.ImageSide, layers.ImageSide, cfg.Translate, r)
+	}
 	if t.Unlabeled == nil {
-		b.Gather(t.x, t.trainX, t.perm, s*cfg.Batch, nl, layers.ImageLen)
+		b.Gather(lx, t.trainX, t.perm, s*cfg.Batch, nl, layers.ImageLen)
 		b.GatherInt(t.y, t.trainY, t.perm, s*cfg.Batch, nl)
 	} else {
-		b.Gather(t.x, t.trainX, t.lperm, s*cfg.Batch, nl, layers.ImageLen)
+		b.Gather(lx, t.trainX, t.lperm, s*cfg.Batch, nl, layers.ImageLen)
 		b.GatherInt(t.y, t.trainY, t.lperm, s*cfg.Batch, nl)
-		b.Gather(t.xu, t.trainX, t.perm, s*cfg.ULBatch, nu, layers.ImageLen)
+	}
+	if cfg.Translate > 0 {
+		translate(t.x, nl, labelled)
+	}
+	if t.Unlabeled != nil {
+		b.Gather(ux, t.trainX, t.perm, s*cfg.ULBatch, nu, layers.ImageLen)
+		if cfg.Translate > 0 {
+			translate(t.xu, nu, unlabelled)
+		}
 	}
 	lr := t.LR()
 	body := func() {

@@ -1,6 +1,7 @@
 package vat
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -92,9 +93,16 @@ func TestSemiSupervised(t *testing.T) {
 
 // TestResumeExact checks that a run saved mid-epoch and restored into a
 // new trainer ends with the same parameters as an uninterrupted run.
+// It runs with and without translated batches.
 func TestResumeExact(t *testing.T) {
+	for _, shift := range []int{0, 2} {
+		t.Run(fmt.Sprint("translate", shift), func(t *testing.T) { testResumeExact(t, shift) })
+	}
+}
+
+func testResumeExact(t *testing.T, shift int) {
 	cfg := DefaultConfig()
-	cfg.Batch, cfg.VAT, cfg.Dropout, cfg.Epochs = 16, true, true, 2
+	cfg.Batch, cfg.VAT, cfg.Dropout, cfg.Epochs, cfg.Translate = 16, true, true, 2, shift
 	train := randomSet(96, 4)
 	full, _ := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil)
 	defer full.Free()
@@ -146,5 +154,54 @@ func TestResumeExact(t *testing.T) {
 	other.Xi = 5
 	if err := other.SameMath(s.Config); err == nil {
 		t.Error("a checkpoint with another xi accepted")
+	}
+	other = cfg
+	other.Translate = 1
+	if err := other.SameMath(s.Config); err == nil {
+		t.Error("a checkpoint with another translate accepted")
+	}
+}
+
+// TestTranslateBatches: with Translate the step trains on the gathered
+// batch moved by the offsets of the step's words, labelled and unlabelled
+// streams apart.
+func TestTranslateBatches(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Labeled, cfg.Batch, cfg.ULBatch, cfg.VAT, cfg.Translate = 20, 8, 32, true, 3
+	cfg.Optimizer, cfg.LR = "adam", 0.002
+	train := randomSet(180, 1)
+	b := layers.NewCPU(0)
+	tr, err := NewTrainer(b, cfg, train, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Free()
+	tr.order()
+	tr.Step = 7
+	tr.TrainStep(2)
+	lp, up := layers.Ints(tr.lperm), layers.Ints(tr.perm)
+	for _, c := range []struct {
+		name  string
+		got   Buf
+		idx   []int32
+		n     int
+		shift uint32
+	}{{"labelled", tr.x, lp[2*8 : 3*8], 8, 0}, {"unlabelled", tr.xu, up[2*32 : 3*32], 32, 1}} {
+		raw := make([]float32, c.n*layers.ImageLen)
+		for i, j := range c.idx {
+			copy(raw[i*layers.ImageLen:], train.Images[int(j)*layers.ImageLen:(int(j)+1)*layers.ImageLen])
+		}
+		want := b.Alloc(len(raw))
+		ref := layers.NewCPU(1)
+		ref.SetStep(7)
+		rb := ref.Alloc(len(raw))
+		ref.Upload(rb, raw)
+		ref.Translate(want, rb, c.n, layers.ImageSide, layers.ImageSide, 3, layers.Rand{Seed: cfg.Seed, Tensor: layers.TensorTranslate + c.shift})
+		if !reflect.DeepEqual(layers.Floats(c.got)[:len(raw)], layers.Floats(want)) {
+			t.Errorf("%s batch is not the gathered images translated at the step", c.name)
+		}
+		if reflect.DeepEqual(layers.Floats(c.got)[:len(raw)], raw) {
+			t.Errorf("%s batch was not moved", c.name)
+		}
 	}
 }

@@ -59,6 +59,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"train", "--limit", "-5"}, "--limit must be"},
 		{[]string{"train", "--device", "tpu"}, `--device must be cpu, auto or a GPU index`},
 		{[]string{"train", "--norm", "l1"}, "--norm must be"},
+		{[]string{"train", "--translate", "9"}, "--translate must be between 0 and 8"},
+		{[]string{"train", "--translate", "-1"}, "--translate must be between 0 and 8"},
 		{[]string{"train", "--batch", "many"}, "invalid value"},
 		{[]string{"train", "--nope"}, "flag provided but not defined"},
 		{[]string{"train", "extra"}, "train takes no arguments"},

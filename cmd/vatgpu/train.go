@@ -44,6 +44,7 @@ type TrainArgs struct {
 	Optimizer     string
 	LR            float64
 	LRDecay       float64
+	Translate     int
 
 	// isSet tells which flags were given (urfave/cli's Context.IsSet);
 	// nil when Train is called directly.
@@ -80,6 +81,7 @@ func trainFlags(a *TrainArgs) []cli.Flag {
 		&cli.StringFlag{Name: "optimizer", Value: d.Optimizer, Usage: "adadelta or adam", Destination: &a.Optimizer},
 		&cli.Float64Flag{Name: "lr", Value: float64(d.LR), Usage: "learning rate", Destination: &a.LR},
 		&cli.Float64Flag{Name: "lr-decay", Value: float64(d.LRDecay), Usage: "multiply the learning rate by this after each epoch", Destination: &a.LRDecay},
+		&cli.IntFlag{Name: "translate", Usage: "move each training image by a random offset of up to N pixels per axis (0: off)", Destination: &a.Translate},
 	}
 }
 
@@ -143,6 +145,7 @@ func (a TrainArgs) config() (vat.Config, error) {
 	c.Eps, c.Xi, c.IP, c.Weight, c.Seed = float32(a.Eps), float32(a.Xi), a.IP, float32(a.Weight), a.Seed
 	c.Labeled, c.ULBatch, c.VATLabeled, c.EntMin = a.Labeled, a.ULBatch, a.VATLabeled, a.EntMin
 	c.Optimizer, c.LR, c.LRDecay = a.Optimizer, float32(a.LR), float32(a.LRDecay)
+	c.Translate = a.Translate
 	switch a.Norm {
 	case "l2", "":
 		c.Norm = layers.NormL2
@@ -185,6 +188,7 @@ var mathFlags = []struct {
 	{"optimizer", func(d *vat.Config, s vat.Config) { d.Optimizer = s.Optimizer }},
 	{"lr", func(d *vat.Config, s vat.Config) { d.LR = s.LR }},
 	{"lr-decay", func(d *vat.Config, s vat.Config) { d.LRDecay = s.LRDecay }},
+	{"translate", func(d *vat.Config, s vat.Config) { d.Translate = s.Translate }},
 }
 
 // resumeConfig returns the configuration of a resumed run: the saved one,
