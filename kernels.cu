@@ -543,6 +543,16 @@ __global__ void adadelta(float *p, const float *g, float *a, float *da, int n, f
 	}
 }
 
+// average updates the running average of n parameters, as
+// (*CPU).Average: avg = decay·avg + (1-decay)·p (no fused multiply-add:
+// the PTX is built with -fmad=false).
+__global__ void average(float *avg, const float *p, int n, float decay) {
+	float rest = 1.0f - decay;
+	for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+	     i += (long long)gridDim.x * blockDim.x)
+		avg[i] = decay * avg[i] + rest * p[i];
+}
+
 } // extern "C"
 
 // adam_correction is layers.AdamCorrection: Adam's bias-corrected step

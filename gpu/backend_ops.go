@@ -333,6 +333,19 @@ func (b *Backend) Adadelta(params, grads, accG, accD layers.Buf, lr, rho, eps fl
 		pb.p, gb.p, ab.p, db.p, kernelInt(op, n), lr, rho, eps)
 }
 
+func (b *Backend) Average(avg, params layers.Buf, decay float32) {
+	const op = "average"
+	ab := b.f32(op, "avg", avg, 0)
+	pb := b.f32(op, "params", params, ab.n)
+	if pb.n != ab.n {
+		panic("gpu: average: buffers of different lengths")
+	}
+	if ab.n == 0 {
+		return
+	}
+	b.launch(op, kAverage, gridFor(ab.n, elementThreads), elementThreads, ab.p, pb.p, kernelInt(op, ab.n), decay)
+}
+
 // Adam updates the whole flat buffer in one kernel. The kernel reads the
 // step from the backend's device word and computes the bias correction
 // (layers.AdamCorrection) there, in double, so that a captured graph

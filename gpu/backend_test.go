@@ -126,6 +126,7 @@ func TestBackendLaunches(t *testing.T) {
 	b.Translate(dx, x, n, layers.ImageSide, layers.ImageSide, 2, layers.Rand{Seed: 42, Tensor: layers.TensorTranslate})
 	b.Adadelta(m.Params, m.Grads, b.Alloc(layers.NumParams()), b.Alloc(layers.NumParams()), 1, 0.95, 1e-8)
 	b.Adam(m.Params, m.Grads, b.Alloc(layers.NumParams()), b.Alloc(layers.NumParams()), 0.002, 0.9, 0.999, 1e-8)
+	b.Average(b.Alloc(layers.NumParams()), m.Params, 0.999)
 
 	used := map[kernelID]bool{}
 	for _, l := range *launches {

@@ -224,6 +224,17 @@ func TestKernelsOnHost(t *testing.T) {
 		}
 	})
 
+	t.Run("average", func(t *testing.T) {
+		n := 1000
+		avg, p := randTies(rng, n), randTies(rng, n)
+		ac := up(cpu, avg)
+		for _, decay := range []float32{0.5, 0.99, 0.999} {
+			h.run(t, "average", g, b, avg, p, int32(n), decay)
+			cpu.Average(ac, up(cpu, p), decay)
+		}
+		ulpCheck(t, "average", avg, layers.Floats(ac), 0)
+	})
+
 	t.Run("adadelta", func(t *testing.T) {
 		n := 1000
 		p, gr := randTies(rng, n), randTies(rng, n)

@@ -33,6 +33,7 @@ const (
 	kCountCorrect
 	kAdadelta
 	kAdam
+	kAverage
 	numKernels
 )
 
@@ -70,6 +71,7 @@ var kernelSpecs = [numKernels]kernelSpec{
 	kCountCorrect:      {"count_correct", "pippii"},
 	kAdadelta:          {"adadelta", "ppppifff"},
 	kAdam:              {"adam", "ppppiffffp"},
+	kAverage:           {"average", "ppif"},
 }
 
 // paramSize returns the size in bytes of a parameter letter.

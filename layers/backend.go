@@ -176,6 +176,10 @@ type Backend interface {
 	// (1-b2)*g²; p -= lr * sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v) + eps), the
 	// bias correction computed in float64 and rounded once.
 	Adam(params, grads, m, v Buf, lr, beta1, beta2, eps float32)
+	// Average updates the running average avg of params (same length):
+	// avg = decay·avg + (1-decay)·params, each product rounded to float32
+	// before the sum (no fused multiply-add).
+	Average(avg, params Buf, decay float32)
 
 	// Sync waits for all queued work and returns the first error recorded.
 	Sync() error

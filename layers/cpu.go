@@ -660,6 +660,22 @@ func (c *CPU) Adadelta(pb, gb, ab, db Buf, lr, rho, eps float32) {
 	})
 }
 
+func (c *CPU) Average(ab, pb Buf, decay float32) {
+	a, p := f32(ab), f32(pb)
+	if len(a) != len(p) {
+		panic("layers: average: buffers of different lengths")
+	}
+	rest := 1 - decay
+	c.parallel(len(p), 1<<14, func(lo, hi, _ int) {
+		for i := lo; i < hi; i++ {
+			// The conversions round each product, so that no compiler
+			// fuses them into a multiply-add (kernels.cu is built with
+			// -fmad=false to match).
+			a[i] = float32(decay*a[i]) + float32(rest*p[i])
+		}
+	})
+}
+
 var _ Backend = (*CPU)(nil)
 
 // AdamCorrection returns Adam's bias-corrected step size at t = step+1.

@@ -14,7 +14,9 @@ import (
 //
 //	tensors   one F32 tensor per model parameter, named and shaped as
 //	          layers.Params ("conv1.w" [32 1 3 3], ...), and
-//	          "adadelta.acc_grad", "adadelta.acc_delta" [NumParams];
+//	          "adadelta.acc_grad", "adadelta.acc_delta" [NumParams]
+//	          (Adam's m and v in a run with Adam), and with --ema
+//	          "ema" [NumParams], the parameters' moving average;
 //	metadata  "format" = "vatgpu-checkpoint", "version" = "1",
 //	          "model" = "seed-cnn", "config" = the Config as JSON,
 //	          "epoch" and "step" = the epochs and steps done.
@@ -35,7 +37,17 @@ type State struct {
 	AccG, AccD []float32 // optimiser state (Adadelta's accumulators, Adam's moments); nil in a weights-only file
 	Epoch      int
 	Step       uint64
-	Labeled    []int32 // the labelled images of a semi-supervised run (derived from the seed; saved for reference)
+	Labeled    []int32   // the labelled images of a semi-supervised run (derived from the seed; saved for reference)
+	Average    []float32 // the parameters' moving average (runs with EMA), else nil
+}
+
+// ModelParams returns the parameters of the run's model: the moving
+// average when the run keeps one, else the parameters as trained.
+func (s *State) ModelParams() []float32 {
+	if s.Average != nil {
+		return s.Average
+	}
+	return s.Params
 }
 
 // State downloads the trainer's state.
@@ -44,6 +56,10 @@ func (t *Trainer) State() *State {
 		AccG: make([]float32, layers.NumParams()), AccD: make([]float32, layers.NumParams())}
 	t.B.Download(s.AccG, t.accG)
 	t.B.Download(s.AccD, t.accD)
+	if t.avg != nil {
+		s.Average = make([]float32, layers.NumParams())
+		t.B.Download(s.Average, t.avg)
+	}
 	return s
 }
 
@@ -59,6 +75,12 @@ func (t *Trainer) Restore(s *State) error {
 	t.B.Upload(t.M.Params, s.Params)
 	t.B.Upload(t.accG, s.AccG)
 	t.B.Upload(t.accD, s.AccD)
+	if t.avg != nil {
+		if s.Average == nil {
+			return fmt.Errorf("the file holds no moving average of the parameters (--ema)")
+		}
+		t.B.Upload(t.avg, s.Average)
+	}
 	t.Epoch, t.Step = s.Epoch, s.Step
 	return t.B.Sync()
 }
@@ -78,7 +100,7 @@ func (c Config) SameMath(o Config) error {
 		{"entmin", c.EntMin, o.EntMin}, {"optimizer", c.Optimizer, o.Optimizer},
 		{"lr", c.LR, o.LR}, {"rho", c.Rho, o.Rho}, {"beta1", c.Beta1, o.Beta1}, {"beta2", c.Beta2, o.Beta2},
 		{"optimizer epsilon", c.AdaEps, o.AdaEps}, {"lr-decay", c.LRDecay, o.LRDecay},
-		{"translate", c.Translate, o.Translate},
+		{"translate", c.Translate, o.Translate}, {"ema", c.EMA, o.EMA},
 	} {
 		if f.a != f.b {
 			return fmt.Errorf("checkpoint has %s %v, this run %v", f.name, f.b, f.a)
@@ -97,6 +119,9 @@ func (s *State) Save(path string) error {
 		n := []int{layers.NumParams()}
 		f.AddF32("adadelta.acc_grad", n, s.AccG)
 		f.AddF32("adadelta.acc_delta", n, s.AccD)
+	}
+	if s.Average != nil {
+		f.AddF32("ema", []int{layers.NumParams()}, s.Average)
 	}
 	cfg, err := json.Marshal(s.Config)
 	if err != nil {
@@ -184,6 +209,17 @@ func Load(path string) (*State, error) {
 				s.AccD = v
 			}
 		}
+	}
+	if _, ok := f.Get("ema"); ok {
+		want++
+		v, shape, err := f.F32("ema")
+		if err != nil {
+			return nil, bad("%v", err)
+		}
+		if len(shape) != 1 || shape[0] != layers.NumParams() {
+			return nil, bad("ema has shape %v, want [%d]", shape, layers.NumParams())
+		}
+		s.Average = v
 	}
 	if len(f.Tensors) != want {
 		return nil, bad("%d tensors, want %d", len(f.Tensors), want)

@@ -36,6 +36,12 @@ type Config struct {
 	VATLabeled bool
 	EntMin     bool
 
+	// EMA, when positive, keeps an exponential moving average of the
+	// parameters (avg = EMA·avg + (1-EMA)·params after every step, starting
+	// from the initial parameters); the run's model, evaluated and used by
+	// eval, is then the average.
+	EMA float32
+
 	// Translate, when positive, moves every training image (labelled and
 	// unlabelled) by a random offset of up to Translate pixels along each
 	// axis before the step sees it (zero fill), drawn per image and step.
@@ -98,6 +104,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--ul-batch must be between 1 and 65536, got %d", c.ULBatch)
 	case (c.VATLabeled || c.EntMin) && c.Labeled == 0:
 		return fmt.Errorf("--vat-labeled and --entmin need --labeled")
+	case !(c.EMA >= 0 && c.EMA < 1):
+		return fmt.Errorf("--ema must be in [0, 1), got %v", c.EMA)
 	case c.Translate < 0 || c.Translate > 8:
 		return fmt.Errorf("--translate must be between 0 and 8 pixels, got %d", c.Translate)
 	case c.VATLabeled && !c.VAT:
@@ -155,6 +163,7 @@ type Trainer struct {
 	perm, lperm    Buf // the epoch's order of the (un)labelled stream; the labelled stream of a semi-supervised epoch
 	x, y, xu       Buf
 	raw            Buf // the gathered batch before translation (with Translate)
+	avg, hold      Buf // the parameters' moving average, and the parameters while it is evaluated (with EMA)
 	loss, stats    Buf
 
 	// Step counts the training steps done; Epoch the epochs done.
@@ -243,6 +252,10 @@ func NewTrainer(b layers.Backend, cfg Config, train, test *mnist.Set, params []f
 	if cfg.Translate > 0 {
 		t.raw = b.Alloc(batch * layers.ImageLen)
 	}
+	if cfg.EMA > 0 {
+		t.avg, t.hold = b.Alloc(n), b.Alloc(n)
+		b.Copy(t.avg, t.M.Params)
+	}
 	t.loss = b.Alloc(batch)
 	t.stats = b.Alloc(numSlots)
 	if err := b.Sync(); err != nil {
@@ -265,7 +278,7 @@ func (t *Trainer) Free() {
 	if t.P != nil {
 		t.P.Free(t.B)
 	}
-	for _, x := range []Buf{t.accG, t.accD, t.trainX, t.trainY, t.testX, t.testY, t.perm, t.lperm, t.x, t.y, t.xu, t.raw, t.loss, t.stats} {
+	for _, x := range []Buf{t.accG, t.accD, t.trainX, t.trainY, t.testX, t.testY, t.perm, t.lperm, t.x, t.y, t.xu, t.raw, t.avg, t.hold, t.loss, t.stats} {
 		if x != nil {
 			t.B.Free(x)
 		}
@@ -380,6 +393,9 @@ func (t *Trainer) TrainStep(s int) {
 		default:
 			b.Adadelta(m.Params, m.Grads, t.accG, t.accD, lr, cfg.Rho, cfg.AdaEps)
 		}
+		if cfg.EMA > 0 {
+			b.Average(t.avg, m.Params, cfg.EMA)
+		}
 	}
 	if c, ok := b.(layers.Capturer); ok {
 		if err := c.Capture(fmt.Sprintf("trainer-%d-step-%d-%d-%x", t.id, nl, nu, math.Float32bits(lr)), body); err != nil {
@@ -415,10 +431,13 @@ type EpochStats struct {
 	Loss, CE, VAT     float64 // means per image of the training loss and its parts
 	Entropy           float64 // mean entropy on the unlabelled batches (with EntMin)
 	TrainAcc          float64 // on the training batches, as trained (dropout on)
-	TestLoss, TestAcc float64 // NaN without a test set
-	Seconds           float64 // training time, evaluation excluded
-	EvalSeconds       float64
-	ImagesPerSec      float64 // labelled and unlabelled images
+	TestLoss, TestAcc float64 // NaN without a test set; of the averaged parameters with EMA
+	// CurrentTestLoss and CurrentTestAcc are those of the parameters as
+	// trained, not averaged: NaN without EMA.
+	CurrentTestLoss, CurrentTestAcc float64
+	Seconds                         float64 // training time, evaluation excluded
+	EvalSeconds                     float64
+	ImagesPerSec                    float64 // labelled and unlabelled images
 }
 
 // ErrNonFinite is wrapped by the error a run stops with when a loss
@@ -502,20 +521,40 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 	es.CE, es.VAT, es.Entropy, es.Loss = means()
 	es.TrainAcc = float64(st[slotTrainCorrect]) / float64(nl)
 	es.TestLoss, es.TestAcc = math.NaN(), math.NaN()
+	es.CurrentTestLoss, es.CurrentTestAcc = math.NaN(), math.NaN()
 	if t.nTest > 0 {
 		e0 := time.Now()
 		l, a, err := t.Evaluate()
 		if err != nil {
 			return es, err
 		}
-		es.TestLoss, es.TestAcc, es.EvalSeconds = l, a, time.Since(e0).Seconds()
+		es.TestLoss, es.TestAcc = l, a
+		if t.avg != nil {
+			if es.CurrentTestLoss, es.CurrentTestAcc, err = t.evaluateCurrent(); err != nil {
+				return es, err
+			}
+		}
+		es.EvalSeconds = time.Since(e0).Seconds()
 	}
 	return es, nil
 }
 
 // Evaluate returns the mean cross-entropy and the accuracy on the test set,
-// dropout off.
+// dropout off, of the run's model: the averaged parameters with EMA.
 func (t *Trainer) Evaluate() (loss, acc float64, err error) {
+	if t.avg == nil {
+		return t.evaluateCurrent()
+	}
+	b := t.B
+	b.Copy(t.hold, t.M.Params)
+	b.Copy(t.M.Params, t.avg)
+	loss, acc, err = t.evaluateCurrent()
+	b.Copy(t.M.Params, t.hold)
+	return loss, acc, err
+}
+
+// evaluateCurrent is Evaluate of the parameters as trained.
+func (t *Trainer) evaluateCurrent() (loss, acc float64, err error) {
 	if t.nTest == 0 {
 		return math.NaN(), math.NaN(), errors.New("no test images")
 	}

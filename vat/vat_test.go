@@ -93,16 +93,19 @@ func TestSemiSupervised(t *testing.T) {
 
 // TestResumeExact checks that a run saved mid-epoch and restored into a
 // new trainer ends with the same parameters as an uninterrupted run.
-// It runs with and without translated batches.
+// It runs plain, and with translated batches and a weight average.
 func TestResumeExact(t *testing.T) {
-	for _, shift := range []int{0, 2} {
-		t.Run(fmt.Sprint("translate", shift), func(t *testing.T) { testResumeExact(t, shift) })
+	for _, c := range []struct {
+		shift int
+		ema   float32
+	}{{0, 0}, {2, 0.9}} {
+		t.Run(fmt.Sprint("translate", c.shift, "_ema", c.ema), func(t *testing.T) { testResumeExact(t, c.shift, c.ema) })
 	}
 }
 
-func testResumeExact(t *testing.T, shift int) {
+func testResumeExact(t *testing.T, shift int, ema float32) {
 	cfg := DefaultConfig()
-	cfg.Batch, cfg.VAT, cfg.Dropout, cfg.Epochs, cfg.Translate = 16, true, true, 2, shift
+	cfg.Batch, cfg.VAT, cfg.Dropout, cfg.Epochs, cfg.Translate, cfg.EMA = 16, true, true, 2, shift, ema
 	train := randomSet(96, 4)
 	full, _ := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil)
 	defer full.Free()
@@ -149,6 +152,9 @@ func testResumeExact(t *testing.T, shift int) {
 	}
 	if !reflect.DeepEqual(res.Params(), full.Params()) {
 		t.Error("resumed run ends with other parameters than the uninterrupted one")
+	}
+	if !reflect.DeepEqual(res.State().Average, full.State().Average) {
+		t.Error("resumed run ends with another weight average than the uninterrupted one")
 	}
 	other := cfg
 	other.Xi = 5
@@ -203,5 +209,58 @@ func TestTranslateBatches(t *testing.T) {
 		if reflect.DeepEqual(layers.Floats(c.got)[:len(raw)], raw) {
 			t.Errorf("%s batch was not moved", c.name)
 		}
+	}
+}
+
+// TestEMA: the average follows avg = d·avg + (1-d)·params over the steps,
+// from the initial parameters, without changing the training; the run's
+// evaluation and saved model are the average's.
+func TestEMA(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Batch, cfg.VAT, cfg.Epochs = 16, true, 1
+	train, test := randomSet(64, 4), randomSet(32, 5)
+	plain, _ := NewTrainer(layers.NewCPU(0), cfg, train, test, nil)
+	defer plain.Free()
+	cfg.EMA = 0.75
+	avg, err := NewTrainer(layers.NewCPU(0), cfg, train, test, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer avg.Free()
+	want := avg.Params()
+	plain.order()
+	avg.order()
+	for s := range avg.StepsPerEpoch() {
+		plain.TrainStep(s)
+		avg.TrainStep(s)
+		p := avg.Params()
+		for i := range want {
+			want[i] = float32(0.75*want[i]) + float32(0.25*p[i])
+		}
+	}
+	if !reflect.DeepEqual(plain.Params(), avg.Params()) {
+		t.Fatal("the average changed the training")
+	}
+	st := avg.State()
+	if !reflect.DeepEqual(st.Average, want) {
+		t.Fatal("average is not the recurrence over the steps")
+	}
+	if reflect.DeepEqual(st.ModelParams(), st.Params) {
+		t.Fatal("the model is not the average")
+	}
+	l, a, err := avg.Evaluate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl, wa, _ := EvaluateParams(layers.NewCPU(0), want, test)
+	cl, _, _ := plain.Evaluate()
+	if l != wl || a != wa {
+		t.Errorf("Evaluate %v, %v; the average's %v, %v", l, a, wl, wa)
+	}
+	if l == cl {
+		t.Errorf("Evaluate gives the trained weights' loss %v", cl)
+	}
+	if l2, _, _ := avg.Evaluate(); l2 != l {
+		t.Errorf("a second Evaluate gives %v, first %v: the parameters were not put back", l2, l)
 	}
 }

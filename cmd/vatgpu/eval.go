@@ -55,7 +55,7 @@ func Eval(a EvalArgs, stdout io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	loss, acc, err := vat.EvaluateParams(b, s.Params, test)
+	loss, acc, err := vat.EvaluateParams(b, s.ModelParams(), test)
 	if err != nil {
 		return err
 	}

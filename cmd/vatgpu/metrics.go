@@ -38,11 +38,20 @@ func (m *metricsFile) epoch(es vat.EpochStats, step uint64, device string) error
 		}
 		return v
 	}
-	return m.enc.Encode(map[string]any{
+	rec := map[string]any{
 		"epoch": es.Epoch, "step": step, "loss": num(es.Loss), "ce": num(es.CE), "vat": num(es.VAT),
 		"train_acc": num(es.TrainAcc), "test_loss": num(es.TestLoss), "test_acc": num(es.TestAcc),
 		"seconds": es.Seconds, "eval_seconds": es.EvalSeconds, "images_per_sec": es.ImagesPerSec, "device": device,
-	})
+	}
+	if es.Entropy != 0 {
+		rec["entropy"] = num(es.Entropy)
+	}
+	// With --ema, test_loss and test_acc are the averaged weights'; these
+	// are the weights' as trained.
+	if !math.IsNaN(es.CurrentTestAcc) {
+		rec["current_test_loss"], rec["current_test_acc"] = num(es.CurrentTestLoss), num(es.CurrentTestAcc)
+	}
+	return m.enc.Encode(rec)
 }
 
 func (m *metricsFile) Close() error {

@@ -45,6 +45,7 @@ type TrainArgs struct {
 	LR            float64
 	LRDecay       float64
 	Translate     int
+	EMA           float64
 
 	// isSet tells which flags were given (urfave/cli's Context.IsSet);
 	// nil when Train is called directly.
@@ -81,6 +82,7 @@ func trainFlags(a *TrainArgs) []cli.Flag {
 		&cli.StringFlag{Name: "optimizer", Value: d.Optimizer, Usage: "adadelta or adam", Destination: &a.Optimizer},
 		&cli.Float64Flag{Name: "lr", Value: float64(d.LR), Usage: "learning rate", Destination: &a.LR},
 		&cli.Float64Flag{Name: "lr-decay", Value: float64(d.LRDecay), Usage: "multiply the learning rate by this after each epoch", Destination: &a.LRDecay},
+		&cli.Float64Flag{Name: "ema", Usage: "keep a moving average of the weights with this decay (e.g. 0.999) and make it the run's model (0: off)", Destination: &a.EMA},
 		&cli.IntFlag{Name: "translate", Usage: "move each training image by a random offset of up to N pixels per axis (0: off)", Destination: &a.Translate},
 	}
 }
@@ -145,7 +147,7 @@ func (a TrainArgs) config() (vat.Config, error) {
 	c.Eps, c.Xi, c.IP, c.Weight, c.Seed = float32(a.Eps), float32(a.Xi), a.IP, float32(a.Weight), a.Seed
 	c.Labeled, c.ULBatch, c.VATLabeled, c.EntMin = a.Labeled, a.ULBatch, a.VATLabeled, a.EntMin
 	c.Optimizer, c.LR, c.LRDecay = a.Optimizer, float32(a.LR), float32(a.LRDecay)
-	c.Translate = a.Translate
+	c.Translate, c.EMA = a.Translate, float32(a.EMA)
 	switch a.Norm {
 	case "l2", "":
 		c.Norm = layers.NormL2
@@ -189,6 +191,7 @@ var mathFlags = []struct {
 	{"lr", func(d *vat.Config, s vat.Config) { d.LR = s.LR }},
 	{"lr-decay", func(d *vat.Config, s vat.Config) { d.LRDecay = s.LRDecay }},
 	{"translate", func(d *vat.Config, s vat.Config) { d.Translate = s.Translate }},
+	{"ema", func(d *vat.Config, s vat.Config) { d.EMA = s.EMA }},
 }
 
 // resumeConfig returns the configuration of a resumed run: the saved one,
@@ -329,8 +332,12 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "epoch %d/%d: loss %.4f (ce %.4f, vat %.4f) - train acc %.4f - test loss %.4f, acc %.4f - %.1f s (%.0f images/s)\n",
-			es.Epoch, cfg.Epochs, es.Loss, es.CE, es.VAT, es.TrainAcc, es.TestLoss, es.TestAcc, es.Seconds, es.ImagesPerSec)
+		current := ""
+		if cfg.EMA > 0 {
+			current = fmt.Sprintf(" (averaged weights; as trained: loss %.4f, acc %.4f)", es.CurrentTestLoss, es.CurrentTestAcc)
+		}
+		fmt.Fprintf(stdout, "epoch %d/%d: loss %.4f (ce %.4f, vat %.4f) - train acc %.4f - test loss %.4f, acc %.4f%s - %.1f s (%.0f images/s)\n",
+			es.Epoch, cfg.Epochs, es.Loss, es.CE, es.VAT, es.TrainAcc, es.TestLoss, es.TestAcc, current, es.Seconds, es.ImagesPerSec)
 		if err := metrics.epoch(es, t.Step, b.Name()); err != nil {
 			return err
 		}

@@ -101,7 +101,7 @@ func Adversarial(a AdversarialArgs, w io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	r, err := vat.Adversarial(b, s.Params, test.Images, test.N, cfg)
+	r, err := vat.Adversarial(b, s.ModelParams(), test.Images, test.N, cfg)
 	if err != nil {
 		return err
 	}

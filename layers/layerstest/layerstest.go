@@ -45,27 +45,28 @@ type Case struct {
 // magnitudes; the bounds below are that, with margin, for each case's
 // reduction length. cuDNN and cuBLAS are run with TF32 off.
 var Tolerances = map[string]Tol{
-	"conv1":           {1e-5, 1e-4, "forward sums 9 products; backward sums 676 (dw) per image over 3 images: fp32 reassociation"},
-	"conv2":           {1e-4, 1e-4, "forward sums 288 products, dw sums 576×3: reassociation in cuDNN's algorithms (implicit GEMM, Winograd off without TF32)"},
-	"relu":            {0, 0, "exact: max and select"},
-	"maxpool":         {0, 0, "exact: max and routing; ties broken at the first maximum on both"},
-	"dropout":         {0, 1e-7, "same Philox words; only the 1/(1-p) product may round differently"},
-	"dense":           {1e-4, 1e-4, "sums of 4608 products (cuBLAS SGEMM blocking differs from the CPU's)"},
-	"softmax_xent":    {1e-6, 1e-5, "exp and log over 10 classes: libm vs CUDA's ulp-accurate expf/logf"},
-	"kl":              {1e-6, 1e-5, "exp and log over 10 classes, as softmax_xent"},
-	"softmax":         {1e-7, 1e-5, "expf over 10 classes"},
-	"rand_normal":     {1e-6, 1e-6, "Box-Muller in float64 on both, rounded once; CUDA's double log/sincos are within 1-2 ulp of Go's"},
-	"perturb":         {1e-6, 1e-5, "per-sample norms over 784 elements (fp32 vs fp64 accumulation)"},
-	"gather":          {0, 0, "exact copies"},
-	"reduce":          {1e-4, 1e-6, "sums of 3000 values in another order"},
-	"entropy":         {1e-6, 1e-5, "exp and log over 10 classes, as softmax_xent"},
-	"adam":            {1e-7, 1e-5, "sqrtf and division correctly rounded on both; the bias correction in double on both (CUDA pow vs Go math.Pow: at most 1 ulp in the step size)"},
-	"adadelta":        {1e-7, 1e-5, "sqrtf and division are correctly rounded on both; fused multiply-add may differ by an ulp per step"},
-	"vat_radv":        {1e-4, 1e-3, "r_adv is the normalised gradient of a full forward/backward pass: the conv2 and dense tolerances, amplified by normalisation"},
-	"semi10":          {2e-4, 2e-3, "10 semi-supervised Adam steps with dropout, VAT and entropy minimisation: as train20"},
-	"translate":       {0, 0, "exact copies and zeros; offsets from the same Philox words"},
-	"semi5_translate": {2e-4, 2e-3, "5 semi-supervised Adam steps with translated batches: as semi10 (the translations themselves are exact)"},
-	"train20":         {2e-4, 2e-3, "20 Adadelta steps with dropout and VAT: per-step rounding differences (1e-6) grow through the recurrence; bound set from the step count"},
+	"conv1":               {1e-5, 1e-4, "forward sums 9 products; backward sums 676 (dw) per image over 3 images: fp32 reassociation"},
+	"conv2":               {1e-4, 1e-4, "forward sums 288 products, dw sums 576×3: reassociation in cuDNN's algorithms (implicit GEMM, Winograd off without TF32)"},
+	"relu":                {0, 0, "exact: max and select"},
+	"maxpool":             {0, 0, "exact: max and routing; ties broken at the first maximum on both"},
+	"dropout":             {0, 1e-7, "same Philox words; only the 1/(1-p) product may round differently"},
+	"dense":               {1e-4, 1e-4, "sums of 4608 products (cuBLAS SGEMM blocking differs from the CPU's)"},
+	"softmax_xent":        {1e-6, 1e-5, "exp and log over 10 classes: libm vs CUDA's ulp-accurate expf/logf"},
+	"kl":                  {1e-6, 1e-5, "exp and log over 10 classes, as softmax_xent"},
+	"softmax":             {1e-7, 1e-5, "expf over 10 classes"},
+	"rand_normal":         {1e-6, 1e-6, "Box-Muller in float64 on both, rounded once; CUDA's double log/sincos are within 1-2 ulp of Go's"},
+	"perturb":             {1e-6, 1e-5, "per-sample norms over 784 elements (fp32 vs fp64 accumulation)"},
+	"gather":              {0, 0, "exact copies"},
+	"reduce":              {1e-4, 1e-6, "sums of 3000 values in another order"},
+	"entropy":             {1e-6, 1e-5, "exp and log over 10 classes, as softmax_xent"},
+	"adam":                {1e-7, 1e-5, "sqrtf and division correctly rounded on both; the bias correction in double on both (CUDA pow vs Go math.Pow: at most 1 ulp in the step size)"},
+	"adadelta":            {1e-7, 1e-5, "sqrtf and division are correctly rounded on both; fused multiply-add may differ by an ulp per step"},
+	"vat_radv":            {1e-4, 1e-3, "r_adv is the normalised gradient of a full forward/backward pass: the conv2 and dense tolerances, amplified by normalisation"},
+	"semi10":              {2e-4, 2e-3, "10 semi-supervised Adam steps with dropout, VAT and entropy minimisation: as train20"},
+	"translate":           {0, 0, "exact copies and zeros; offsets from the same Philox words"},
+	"average":             {0, 0, "two correctly rounded products and a sum, unfused on both"},
+	"semi5_translate_ema": {2e-4, 2e-3, "5 semi-supervised Adam steps with translated batches and a weight average: as semi10 (translations and averages are exact)"},
+	"train20":             {2e-4, 2e-3, "20 Adadelta steps with dropout and VAT: per-step rounding differences (1e-6) grow through the recurrence; bound set from the step count"},
 }
 
 func draw(r *rand.Rand, n int, scale float64) []float32 {
@@ -335,7 +336,17 @@ func Cases() []Case {
 				}
 				return out
 			}},
-		{Name: "semi5_translate", Inputs: trainInputs, Run: semi5Translate},
+		{Name: "semi5_translate_ema", Inputs: trainInputs, Run: semi5TranslateEMA},
+		{Name: "average",
+			Inputs: func(r *rand.Rand) Tensors {
+				return Tensors{"avg": draw(r, 5000, 1), "p1": draw(r, 5000, 1), "p2": draw(r, 5000, 0.01)}
+			},
+			Run: func(b layers.Backend, in Tensors) Tensors {
+				avg := put(b, in["avg"])
+				b.Average(avg, put(b, in["p1"]), 0.999)
+				b.Average(avg, put(b, in["p2"]), 0.5)
+				return Tensors{"avg": get(b, avg, 5000)}
+			}},
 	}
 	return cs
 }
@@ -364,14 +375,15 @@ func semi10(b layers.Backend, in Tensors) Tensors {
 	return trainCase("semi10", b, cfg, in)
 }
 
-// The semi5_translate case: one epoch of 5 semi-supervised steps as in
-// semi10, without dropout, every image translated by up to 2 pixels.
-func semi5Translate(b layers.Backend, in Tensors) Tensors {
+// The semi5_translate_ema case: one epoch of 5 semi-supervised steps as in
+// semi10, without dropout, every image translated by up to 2 pixels, the
+// test loss taken with a moving average of the weights.
+func semi5TranslateEMA(b layers.Backend, in Tensors) Tensors {
 	cfg := vat.DefaultConfig()
-	cfg.Epochs, cfg.VAT, cfg.EntMin, cfg.Translate = 1, true, true, 2
+	cfg.Epochs, cfg.VAT, cfg.EntMin, cfg.Translate, cfg.EMA = 1, true, true, 2, 0.9
 	cfg.Labeled, cfg.Batch, cfg.ULBatch = 20, 8, 28
 	cfg.Optimizer, cfg.LR = "adam", 0.002
-	return trainCase("semi5_translate", b, cfg, in)
+	return trainCase("semi5_translate_ema", b, cfg, in)
 }
 
 func trainCase(name string, b layers.Backend, cfg vat.Config, in Tensors) Tensors {

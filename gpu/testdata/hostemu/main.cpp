@@ -93,6 +93,7 @@ int main(int argc, char **argv) {
 		{"entropy", [] { entropy(F(0), F(1), F(2), I(3), I(4), Fl(5)); }},
 		{"gather", [] { gather(F(0), F(1), I32(2), I(3), I(4), I(5)); }},
 		{"gather_int", [] { gather_int(I32(0), I32(1), I32(2), I(3), I(4)); }},
+		{"average", [] { average(F(0), F(1), I(2), Fl(3)); }},
 		{"translate", [] { translate(F(0), F(1), I(2), I(3), I(4), I(5), Q(6), U(7), U64(8)); }},
 		{"sum_into", [] { sum_into(F(0), I(1), F(2), I(3)); }},
 		{"count_correct", [] { count_correct(F(0), I(1), F(2), I32(3), I(4), I(5)); }},
