@@ -59,6 +59,10 @@ func Eval(a EvalArgs, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "score=%g, accuracy=%g (%d test images, epoch %d)\n", loss, acc, test.N, s.Epoch)
+	weights := ""
+	if s.Average != nil {
+		weights = ", averaged weights"
+	}
+	fmt.Fprintf(stdout, "score=%g, accuracy=%g (%d test images, epoch %d%s)\n", loss, acc, test.N, s.Epoch, weights)
 	return nil
 }

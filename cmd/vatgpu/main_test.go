@@ -164,6 +164,29 @@ func TestTrainEvalCheckpoint(t *testing.T) {
 	}
 }
 
+// TestTrainEMA: with --ema the epoch lines show both weights, and the
+// finish line and eval score the averaged weights saved in the checkpoint.
+func TestTrainEMA(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "m.safetensors")
+	code, stdout, stderr := vatgpu(t, "train", "--device", "cpu", "--limit", "256", "--epochs", "1", "--batch", "64",
+		"--ema", "0.9", "--translate", "2", "--out", out, "--quiet")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if !strings.Contains(stdout, "(averaged weights; as trained: loss ") {
+		t.Errorf("epoch line does not show both weights: %q", stdout)
+	}
+	finish := lastLine(stdout)
+	code, evalOut, stderr := vatgpu(t, "eval", "--model", out, "--device", "cpu", "--limit", "256")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	score := finish[strings.Index(finish, "score="):]
+	if !strings.HasPrefix(evalOut, score[:strings.Index(score, ",")]) || !strings.Contains(evalOut, "averaged weights") {
+		t.Errorf("eval says %q, train said %q", evalOut, finish)
+	}
+}
+
 // TestInterruptResume interrupts a real run with SIGINT after its first
 // epoch, resumes it, and checks that it ends exactly where an
 // uninterrupted run ends.
