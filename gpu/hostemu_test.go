@@ -210,11 +210,11 @@ func TestKernelsOnHost(t *testing.T) {
 	})
 
 	t.Run("translate", func(t *testing.T) {
-		// 9 images (three Philox blocks, the last partial) of 5×6, so that
-		// shifts of up to 3 push some images entirely off the frame.
+		// 9 images (three Philox blocks, the last partial) of 5×6; shift
+		// 6 pushes some images entirely off the frame.
 		n, hh, ww := 9, 5, 6
 		src := randTies(rng, n*hh*ww)
-		for _, shift := range []int{0, 1, 3} {
+		for _, shift := range []int{0, 1, 3, 6} {
 			r := layers.Rand{Seed: 0xDEADBEEF12345, Tensor: layers.TensorTranslate + 1}
 			dst := make([]float32, n*hh*ww)
 			h.run(t, "translate", g, b, dst, src, int32(n), int32(hh), int32(ww), int32(shift), r.Seed, r.Tensor, []uint64{step})

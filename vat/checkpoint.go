@@ -64,7 +64,8 @@ func (t *Trainer) State() *State {
 }
 
 // Restore puts a saved state on the trainer's backend: parameters,
-// optimiser state and position.
+// optimiser state, the parameters' moving average (with EMA) and position.
+// It changes nothing when it fails.
 func (t *Trainer) Restore(s *State) error {
 	if err := t.Cfg.SameMath(s.Config); err != nil {
 		return err
@@ -72,13 +73,13 @@ func (t *Trainer) Restore(s *State) error {
 	if s.AccG == nil || s.AccD == nil {
 		return fmt.Errorf("the file holds weights only, no optimiser state to resume from")
 	}
+	if t.avg != nil && s.Average == nil {
+		return fmt.Errorf("the file holds no moving average of the parameters (--ema)")
+	}
 	t.B.Upload(t.M.Params, s.Params)
 	t.B.Upload(t.accG, s.AccG)
 	t.B.Upload(t.accD, s.AccD)
 	if t.avg != nil {
-		if s.Average == nil {
-			return fmt.Errorf("the file holds no moving average of the parameters (--ema)")
-		}
 		t.B.Upload(t.avg, s.Average)
 	}
 	t.Epoch, t.Step = s.Epoch, s.Step
@@ -220,6 +221,9 @@ func Load(path string) (*State, error) {
 			return nil, bad("ema has shape %v, want [%d]", shape, layers.NumParams())
 		}
 		s.Average = v
+	}
+	if (s.Config.EMA > 0) != (s.Average != nil) {
+		return nil, bad("config has ema %v but the file %s a moving average", s.Config.EMA, map[bool]string{true: "holds", false: "lacks"}[s.Average != nil])
 	}
 	if len(f.Tensors) != want {
 		return nil, bad("%d tensors, want %d", len(f.Tensors), want)

@@ -105,7 +105,7 @@ func (c Config) Validate() error {
 	case (c.VATLabeled || c.EntMin) && c.Labeled == 0:
 		return fmt.Errorf("--vat-labeled and --entmin need --labeled")
 	case !(c.EMA >= 0 && c.EMA < 1):
-		return fmt.Errorf("--ema must be in [0, 1), got %v", c.EMA)
+		return fmt.Errorf("--ema must be in [0, 1) (as a float32), got %v", c.EMA)
 	case c.Translate < 0 || c.Translate > 8:
 		return fmt.Errorf("--translate must be between 0 and 8 pixels, got %d", c.Translate)
 	case c.VATLabeled && !c.VAT:

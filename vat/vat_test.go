@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/vatgpu/vatgpu/layers"
@@ -262,5 +263,14 @@ func TestEMA(t *testing.T) {
 	}
 	if l2, _, _ := avg.Evaluate(); l2 != l {
 		t.Errorf("a second Evaluate gives %v, first %v: the parameters were not put back", l2, l)
+	}
+	// A file whose config and tensors disagree about the average is refused.
+	path := filepath.Join(t.TempDir(), "ck.safetensors")
+	st.Average = nil
+	if err := st.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "lacks a moving average") {
+		t.Errorf("a file with ema in its config and no average: %v", err)
 	}
 }

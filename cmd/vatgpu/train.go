@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -333,7 +334,7 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 			return err
 		}
 		current := ""
-		if cfg.EMA > 0 {
+		if !math.IsNaN(es.CurrentTestAcc) {
 			current = fmt.Sprintf(" (averaged weights; as trained: loss %.4f, acc %.4f)", es.CurrentTestLoss, es.CurrentTestAcc)
 		}
 		fmt.Fprintf(stdout, "epoch %d/%d: loss %.4f (ce %.4f, vat %.4f) - train acc %.4f - test loss %.4f, acc %.4f%s - %.1f s (%.0f images/s)\n",

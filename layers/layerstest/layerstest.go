@@ -408,6 +408,9 @@ func trainCase(name string, b layers.Backend, cfg vat.Config, in Tensors) Tensor
 		out[fmt.Sprintf("epoch%d_losses", es.Epoch)] = []float32{float32(es.CE), float32(es.VAT), float32(es.Entropy), float32(es.TestLoss)}
 	}
 	out["params"] = tr.Params()
+	if avg := tr.State().Average; avg != nil {
+		out["average"] = avg
+	}
 	return out
 }
 
