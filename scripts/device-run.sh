@@ -4,7 +4,8 @@
 # as `bash devrun/run.sh` after `make device-bundle` built devrun/ here.
 # Results go to $OUT (at most 8 files come back): facts.txt, tests.txt,
 # parity.txt, parity.tgz (the fixtures for testdata/parity), bench.json,
-# peer.json, train.txt.
+# peer.json, train.txt, semi.txt (100-label runs, last: cut short if time is
+# short).
 set -u
 OUT=${OUT:-/tmp/vatgpu-out}
 mkdir -p "$OUT"
@@ -36,4 +37,11 @@ timeout 120 ./vatgpu bench --device all --json --data data > "$OUT/bench.json" 2
 timeout 120 python3 vat_peer.py --device cuda --json --data data > "$OUT/peer.json" 2>>"$OUT/facts.txt"
 ( time timeout 240 ./vatgpu train --device 0 --vat --epochs 12 --data data --quiet ) > "$OUT/train.txt" 2>&1
 echo "train exit $?" >> "$OUT/train.txt"
+# Semi-supervised, 100 labels, the README's recipe, three seeds of at most
+# 60 s each: each epoch's line shows how far it got.
+for s in 1 2 3; do
+  ( time timeout 60 ./vatgpu train --device 0 --preset paper --xi 10 --norm l2 --eps 3 --entmin \
+      --translate 2 --ema 0.999 --epochs 30 --seed $s --data data --quiet ) 2>&1 | grep -v '^semi-supervised'
+  echo "seed $s exit ${PIPESTATUS[0]}"
+done > "$OUT/semi.txt" 2>&1
 ls -la "$OUT"
