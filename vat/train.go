@@ -335,32 +335,24 @@ func (t *Trainer) TrainStep(s int) {
 	b, m, cfg := t.B, t.M, t.Cfg
 	b.SetStep(t.Step)
 	nl, nu := t.stepSizes(s)
-	// With Translate each batch is gathered into t.raw and translated into
-	// place (offsets drawn at this step); the unlabelled batch reuses t.raw
-	// once the labelled one is done.
-	lx, ux := t.x, t.xu
-	if cfg.Translate > 0 {
-		lx, ux = t.raw, t.raw
-	}
-	labelled, unlabelled := layers.Rand{Seed: cfg.Seed, Tensor: layers.TensorTranslate}, layers.Rand{Seed: cfg.Seed, Tensor: layers.TensorTranslate + 1}
-	translate := func(dst Buf, n int, r layers.Rand) {
-		b.Translate(dst, t.raw, n, layers.ImageSide, layers.ImageSide, cfg.Translate, r)
+	// load gathers n images of stream idx from off into dst; with Translate
+	// it gathers them into t.raw and translates them into dst, with the
+	// offsets of stream tensor at this step.
+	load := func(dst, idx Buf, off, n int, tensor uint32) {
+		if cfg.Translate == 0 {
+			b.Gather(dst, t.trainX, idx, off, n, layers.ImageLen)
+			return
+		}
+		b.Gather(t.raw, t.trainX, idx, off, n, layers.ImageLen)
+		b.Translate(dst, t.raw, n, layers.ImageSide, layers.ImageSide, cfg.Translate, layers.Rand{Seed: cfg.Seed, Tensor: tensor})
 	}
 	if t.Unlabeled == nil {
-		b.Gather(lx, t.trainX, t.perm, s*cfg.Batch, nl, layers.ImageLen)
+		load(t.x, t.perm, s*cfg.Batch, nl, layers.TensorTranslate)
 		b.GatherInt(t.y, t.trainY, t.perm, s*cfg.Batch, nl)
 	} else {
-		b.Gather(lx, t.trainX, t.lperm, s*cfg.Batch, nl, layers.ImageLen)
+		load(t.x, t.lperm, s*cfg.Batch, nl, layers.TensorTranslate)
 		b.GatherInt(t.y, t.trainY, t.lperm, s*cfg.Batch, nl)
-	}
-	if cfg.Translate > 0 {
-		translate(t.x, nl, labelled)
-	}
-	if t.Unlabeled != nil {
-		b.Gather(ux, t.trainX, t.perm, s*cfg.ULBatch, nu, layers.ImageLen)
-		if cfg.Translate > 0 {
-			translate(t.xu, nu, unlabelled)
-		}
+		load(t.xu, t.perm, s*cfg.ULBatch, nu, layers.TensorTranslate+1)
 	}
 	lr := t.LR()
 	body := func() {
