@@ -274,3 +274,41 @@ func TestEMA(t *testing.T) {
 		t.Errorf("a file with ema in its config and no average: %v", err)
 	}
 }
+
+// TestEMATarget checks the mean-teacher target: on the first step the
+// average equals the parameters, so the step is the plain VAT step bit for
+// bit (the swap leaves the parameters as they were); from the second on the
+// target is the average's and the steps differ.
+func TestEMATarget(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.VAT, cfg.VATLabeled, cfg.EntMin, cfg.EMA, cfg.Epochs = true, true, true, 0.5, 1
+	cfg.Labeled, cfg.Batch, cfg.ULBatch = 20, 8, 28
+	train := randomSet(160, 6)
+	plain, err := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Free()
+	cfg.EMATarget = true
+	teach, err := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer teach.Free()
+	plain.order()
+	teach.order()
+	plain.TrainStep(0)
+	teach.TrainStep(0)
+	if !reflect.DeepEqual(plain.Params(), teach.Params()) || !reflect.DeepEqual(plain.State().Average, teach.State().Average) {
+		t.Fatal("first step: the average's target (equal to the parameters') changed the step")
+	}
+	plain.TrainStep(1)
+	teach.TrainStep(1)
+	if reflect.DeepEqual(plain.Params(), teach.Params()) {
+		t.Fatal("second step: the average's target left the step unchanged")
+	}
+	cfg.EMA = 0
+	if _, err := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil); err == nil || !strings.Contains(err.Error(), "--ema-target needs") {
+		t.Errorf("EMATarget without EMA: %v", err)
+	}
+}

@@ -61,6 +61,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"train", "--norm", "l1"}, "--norm must be"},
 		{[]string{"train", "--translate", "9"}, "--translate must be between 0 and 8"},
 		{[]string{"train", "--translate", "-1"}, "--translate must be between 0 and 8"},
+		{[]string{"train", "--vat", "--ema-target"}, "--ema-target needs --vat and --ema"},
 		{[]string{"train", "--batch", "many"}, "invalid value"},
 		{[]string{"train", "--nope"}, "flag provided but not defined"},
 		{[]string{"train", "extra"}, "train takes no arguments"},

@@ -47,6 +47,7 @@ type TrainArgs struct {
 	LRDecay       float64
 	Translate     int
 	EMA           float64
+	EMATarget     bool
 
 	// isSet tells which flags were given (urfave/cli's Context.IsSet);
 	// nil when Train is called directly.
@@ -84,6 +85,7 @@ func trainFlags(a *TrainArgs) []cli.Flag {
 		&cli.Float64Flag{Name: "lr", Value: float64(d.LR), Usage: "learning rate", Destination: &a.LR},
 		&cli.Float64Flag{Name: "lr-decay", Value: float64(d.LRDecay), Usage: "multiply the learning rate by this after each epoch", Destination: &a.LRDecay},
 		&cli.Float64Flag{Name: "ema", Usage: "keep a moving average of the weights with this decay (e.g. 0.999) and make it the run's model (0: off)", Destination: &a.EMA},
+		&cli.BoolFlag{Name: "ema-target", Usage: "with --vat and --ema, take the VAT term against the averaged weights' prediction (a mean teacher) instead of the model's own", Destination: &a.EMATarget},
 		&cli.IntFlag{Name: "translate", Usage: "move each training image by a random offset of up to N pixels per axis (0: off)", Destination: &a.Translate},
 	}
 }
@@ -148,7 +150,7 @@ func (a TrainArgs) config() (vat.Config, error) {
 	c.Eps, c.Xi, c.IP, c.Weight, c.Seed = float32(a.Eps), float32(a.Xi), a.IP, float32(a.Weight), a.Seed
 	c.Labeled, c.ULBatch, c.VATLabeled, c.EntMin = a.Labeled, a.ULBatch, a.VATLabeled, a.EntMin
 	c.Optimizer, c.LR, c.LRDecay = a.Optimizer, float32(a.LR), float32(a.LRDecay)
-	c.Translate, c.EMA = a.Translate, float32(a.EMA)
+	c.Translate, c.EMA, c.EMATarget = a.Translate, float32(a.EMA), a.EMATarget
 	switch a.Norm {
 	case "l2", "":
 		c.Norm = layers.NormL2
@@ -193,6 +195,7 @@ var mathFlags = []struct {
 	{"lr-decay", func(d *vat.Config, s vat.Config) { d.LRDecay = s.LRDecay }},
 	{"translate", func(d *vat.Config, s vat.Config) { d.Translate = s.Translate }},
 	{"ema", func(d *vat.Config, s vat.Config) { d.EMA = s.EMA }},
+	{"ema-target", func(d *vat.Config, s vat.Config) { d.EMATarget = s.EMATarget }},
 }
 
 // resumeConfig returns the configuration of a resumed run: the saved one,

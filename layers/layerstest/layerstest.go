@@ -66,6 +66,7 @@ var Tolerances = map[string]Tol{
 	"translate":           {0, 0, "exact copies and zeros; offsets from the same Philox words"},
 	"average":             {0, 0, "two correctly rounded products and a sum, unfused on both"},
 	"semi5_translate_ema": {2e-4, 2e-3, "5 semi-supervised Adam steps with translated batches and a weight average: as semi10 (translations and averages are exact)"},
+	"semi5_ema_target":    {2e-4, 2e-3, "5 semi-supervised Adam steps with VAT against the weight average's prediction on both batches: as semi10"},
 	"train20":             {2e-4, 2e-3, "20 Adadelta steps with dropout and VAT: per-step rounding differences (1e-6) grow through the recurrence; bound set from the step count"},
 }
 
@@ -347,6 +348,7 @@ func Cases() []Case {
 				b.Average(avg, put(b, in["p2"]), 0.5)
 				return Tensors{"avg": get(b, avg, 5000)}
 			}},
+		{Name: "semi5_ema_target", Inputs: trainInputs, Run: semi5EMATarget},
 	}
 	return cs
 }
@@ -384,6 +386,16 @@ func semi5TranslateEMA(b layers.Backend, in Tensors) Tensors {
 	cfg.Labeled, cfg.Batch, cfg.ULBatch = 20, 8, 28
 	cfg.Optimizer, cfg.LR = "adam", 0.002
 	return trainCase("semi5_translate_ema", b, cfg, in)
+}
+
+// The semi5_ema_target case: semi5_translate_ema without translations, the
+// VAT term on both batches taken against the weight average's prediction.
+func semi5EMATarget(b layers.Backend, in Tensors) Tensors {
+	cfg := vat.DefaultConfig()
+	cfg.Epochs, cfg.VAT, cfg.VATLabeled, cfg.EntMin, cfg.EMA, cfg.EMATarget = 1, true, true, true, 0.9, true
+	cfg.Labeled, cfg.Batch, cfg.ULBatch = 20, 8, 28
+	cfg.Optimizer, cfg.LR = "adam", 0.002
+	return trainCase("semi5_ema_target", b, cfg, in)
 }
 
 func trainCase(name string, b layers.Backend, cfg vat.Config, in Tensors) Tensors {
