@@ -101,7 +101,8 @@ func (c Config) SameMath(o Config) error {
 		{"entmin", c.EntMin, o.EntMin}, {"optimizer", c.Optimizer, o.Optimizer},
 		{"lr", c.LR, o.LR}, {"rho", c.Rho, o.Rho}, {"beta1", c.Beta1, o.Beta1}, {"beta2", c.Beta2, o.Beta2},
 		{"optimizer epsilon", c.AdaEps, o.AdaEps}, {"lr-decay", c.LRDecay, o.LRDecay},
-		{"translate", c.Translate, o.Translate}, {"ema", c.EMA, o.EMA}, {"ema-target", c.EMATarget, o.EMATarget},
+		{"translate", c.Translate, o.Translate}, {"ema", c.EMA, o.EMA},
+		{"teacher", c.Teacher, o.Teacher}, {"teacher-min", c.TeacherMin, o.TeacherMin},
 	} {
 		if f.a != f.b {
 			return fmt.Errorf("checkpoint has %s %v, this run %v", f.name, f.b, f.a)

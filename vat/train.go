@@ -42,17 +42,19 @@ type Config struct {
 	// eval, is then the average.
 	EMA float32
 
-	// EMATarget, with VAT and EMA, makes the VAT term's target p(y|x) the
-	// prediction of the averaged parameters (dropout off) instead of the
-	// clean pass of the parameters being trained, as a mean teacher; the
-	// power iteration still finds r_adv against the model's own clean
-	// pass, so loss_vat = mean KL(p_avg(y|x) || p(y|x + r_adv)).
-	EMATarget bool
-
 	// Translate, when positive, moves every training image (labelled and
 	// unlabelled) by a random offset of up to Translate pixels along each
 	// axis before the step sees it (zero fill), drawn per image and step.
 	Translate int
+
+	// Teacher names a checkpoint of an earlier run on the same labelled
+	// images whose model labels the unlabelled ones (self-training): every
+	// unlabelled image it gives a probability of at least TeacherMin joins
+	// the labelled stream with its predicted class (Trainer.PseudoLabel,
+	// which the caller runs), and the run starts from the teacher's model.
+	// The unlabelled stream and its VAT term are unchanged.
+	Teacher    string
+	TeacherMin float32
 
 	// Optimizer is "adadelta" (Keras 1.2.2: LR 1, Rho 0.95, AdaEps 1e-8)
 	// or "adam" (LR, Beta1, Beta2, AdaEps). The learning rate of epoch e
@@ -113,8 +115,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--vat-labeled and --entmin need --labeled")
 	case !(c.EMA >= 0 && c.EMA < 1):
 		return fmt.Errorf("--ema must be in [0, 1) (as a float32), got %v", c.EMA)
-	case c.EMATarget && (!c.VAT || c.EMA == 0):
-		return fmt.Errorf("--ema-target needs --vat and --ema")
+	case c.Teacher != "" && c.Labeled == 0:
+		return fmt.Errorf("--teacher needs --labeled")
+	case !(c.TeacherMin >= 0 && c.TeacherMin <= 1):
+		return fmt.Errorf("--teacher-min must be in [0, 1], got %v", c.TeacherMin)
 	case c.Translate < 0 || c.Translate > 8:
 		return fmt.Errorf("--translate must be between 0 and 8 pixels, got %d", c.Translate)
 	case c.VATLabeled && !c.VAT:
@@ -167,13 +171,13 @@ type Trainer struct {
 
 	accG, accD     Buf // optimiser state: Adadelta's accumulators or Adam's moments
 	trainX, trainY Buf
+	labels         []int32 // trainY's contents (with PseudoLabel's labels once it has run)
 	testX, testY   Buf
 	nTrain, nTest  int
 	perm, lperm    Buf // the epoch's order of the (un)labelled stream; the labelled stream of a semi-supervised epoch
 	x, y, xu       Buf
 	raw            Buf // the gathered batch before translation (with Translate)
 	avg, hold      Buf // the parameters' moving average, and the parameters while it is evaluated (with EMA)
-	tl, tu         Buf // the averaged parameters' logits on the labelled and unlabelled batches (with EMATarget)
 	loss, stats    Buf
 
 	// Step counts the training steps done; Epoch the epochs done.
@@ -249,6 +253,7 @@ func NewTrainer(b layers.Backend, cfg Config, train, test *mnist.Set, params []f
 	n := layers.NumParams()
 	t.accG, t.accD = b.Alloc(n), b.Alloc(n)
 	t.trainX, t.trainY, t.nTrain = upload(b, train)
+	t.labels = append([]int32(nil), train.Labels[:train.N]...)
 	if test != nil && test.N > 0 {
 		t.testX, t.testY, t.nTest = upload(b, test)
 	}
@@ -265,12 +270,6 @@ func NewTrainer(b layers.Backend, cfg Config, train, test *mnist.Set, params []f
 	if cfg.EMA > 0 {
 		t.avg, t.hold = b.Alloc(n), b.Alloc(n)
 		b.Copy(t.avg, t.M.Params)
-	}
-	if cfg.EMATarget {
-		t.tl = b.Alloc(cfg.Batch * layers.Classes)
-		if t.Unlabeled != nil {
-			t.tu = b.Alloc(cfg.ULBatch * layers.Classes)
-		}
 	}
 	t.loss = b.Alloc(batch)
 	t.stats = b.Alloc(numSlots)
@@ -294,7 +293,7 @@ func (t *Trainer) Free() {
 	if t.P != nil {
 		t.P.Free(t.B)
 	}
-	for _, x := range []Buf{t.accG, t.accD, t.trainX, t.trainY, t.testX, t.testY, t.perm, t.lperm, t.x, t.y, t.xu, t.raw, t.avg, t.hold, t.tl, t.tu, t.loss, t.stats} {
+	for _, x := range []Buf{t.accG, t.accD, t.trainX, t.trainY, t.testX, t.testY, t.perm, t.lperm, t.x, t.y, t.xu, t.raw, t.avg, t.hold, t.loss, t.stats} {
 		if x != nil {
 			t.B.Free(x)
 		}
@@ -372,18 +371,6 @@ func (t *Trainer) TrainStep(s int) {
 	}
 	lr := t.LR()
 	body := func() {
-		// The targets of the VAT term: the clean pass's own logits, or with
-		// EMATarget the averaged parameters' (computed first, as every
-		// Forward overwrites the activations a Backward reads).
-		var tl, tu Buf
-		if cfg.EMATarget {
-			if t.Unlabeled == nil || cfg.VATLabeled {
-				tl = t.teacher(t.tl, t.x, nl)
-			}
-			if t.Unlabeled != nil {
-				tu = t.teacher(t.tu, t.xu, nu)
-			}
-		}
 		b.Zero(m.Grads)
 		logits := m.Forward(t.x, nl, true, 0)
 		b.SoftmaxXent(t.loss, m.DLogits(), logits, t.y, nl, layers.Classes, 1/float32(nl))
@@ -391,7 +378,7 @@ func (t *Trainer) TrainStep(s int) {
 		b.CountCorrect(t.stats, slotTrainCorrect, logits, t.y, nl, layers.Classes)
 		m.Backward(m.DLogits(), t.x, nl, 0, true, nil)
 		if t.P != nil && (t.Unlabeled == nil || cfg.VATLabeled) {
-			t.P.Loss(m, t.x, logits, tl, nl, 0, cfg.Weight)
+			t.P.Loss(m, t.x, logits, nl, 0, cfg.Weight)
 			b.SumInto(t.stats, slotKL, t.P.KL(), nl)
 		}
 		if t.Unlabeled != nil && (t.P != nil || cfg.EntMin) {
@@ -403,7 +390,7 @@ func (t *Trainer) TrainStep(s int) {
 				m.Backward(m.DLogits(), t.xu, nu, pass, true, nil)
 			}
 			if t.P != nil {
-				t.P.Loss(m, t.xu, lu, tu, nu, pass, cfg.Weight)
+				t.P.Loss(m, t.xu, lu, nu, pass, cfg.Weight)
 				b.SumInto(t.stats, slotKL, t.P.KL(), nu)
 			}
 		}
@@ -425,18 +412,6 @@ func (t *Trainer) TrainStep(s int) {
 		body()
 	}
 	t.Step++
-}
-
-// teacher writes the logits of the averaged parameters (dropout off) on
-// the n images x into dst and returns dst; the parameters are swapped in
-// and back through t.hold.
-func (t *Trainer) teacher(dst, x Buf, n int) Buf {
-	b, m := t.B, t.M
-	b.Copy(t.hold, m.Params)
-	b.Copy(m.Params, t.avg)
-	b.Copy(b.Slice(dst, 0, n*layers.Classes), b.Slice(m.Forward(x, n, false, 0), 0, n*layers.Classes))
-	b.Copy(m.Params, t.hold)
-	return dst
 }
 
 // stepSizes returns the labelled and unlabelled images of step s.

@@ -72,20 +72,16 @@ func (p *Perturber) Adversarial(m *layers.Model, x, logitsP Buf, n, base int, tr
 }
 
 // Loss adds the VAT term for the n images x to the model's gradients,
-// scaled by weight: it computes r_adv against the logits of the step's
-// clean pass (which it copies first, so they may be m.Logits), then
-// loss_vat = mean KL(p || p(x + r_adv)) with p from target, or from the
-// clean pass when target is nil, and backpropagates weight·loss_vat. The
+// scaled by weight: it computes r_adv, then loss_vat = mean KL(p || p(x +
+// r_adv)) against the logits of the step's clean pass (which it copies
+// first, so they may be m.Logits), and backpropagates weight·loss_vat. The
 // forward passes are numbered base+1 .. base+ip+1 (for their dropout
 // masks). The per-sample KL values are left in KL() for the caller to sum.
-func (p *Perturber) Loss(m *layers.Model, x, logitsClean, target Buf, n, base int, weight float32) {
+func (p *Perturber) Loss(m *layers.Model, x, logitsClean Buf, n, base int, weight float32) {
 	b := m.B
 	lp := b.Slice(p.logitsP, 0, n*layers.Classes)
 	b.Copy(lp, b.Slice(logitsClean, 0, n*layers.Classes))
 	xr := p.Adversarial(m, x, p.logitsP, n, base, true)
-	if target != nil {
-		b.Copy(lp, b.Slice(target, 0, n*layers.Classes))
-	}
 	pass := base + p.IP + 1
 	lq := m.Forward(xr, n, true, pass)
 	b.KLDiv(p.kl, m.DLogits(), p.logitsP, lq, n, layers.Classes, weight/float32(n))

@@ -61,7 +61,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"train", "--norm", "l1"}, "--norm must be"},
 		{[]string{"train", "--translate", "9"}, "--translate must be between 0 and 8"},
 		{[]string{"train", "--translate", "-1"}, "--translate must be between 0 and 8"},
-		{[]string{"train", "--vat", "--ema-target"}, "--ema-target needs --vat and --ema"},
+		{[]string{"train", "--teacher", "t.safetensors"}, "--teacher needs --labeled"},
+		{[]string{"train", "--labeled", "100", "--teacher", "t.safetensors", "--teacher-min", "1.5"}, "--teacher-min must be in [0, 1]"},
 		{[]string{"train", "--batch", "many"}, "invalid value"},
 		{[]string{"train", "--nope"}, "flag provided but not defined"},
 		{[]string{"train", "extra"}, "train takes no arguments"},
@@ -185,6 +186,44 @@ func TestTrainEMA(t *testing.T) {
 	score := finish[strings.Index(finish, "score="):]
 	if !strings.HasPrefix(evalOut, score[:strings.Index(score, ",")]) || !strings.Contains(evalOut, "averaged weights") {
 		t.Errorf("eval says %q, train said %q", evalOut, finish)
+	}
+}
+
+// TestTrainTeacher: a run labels the unlabelled images with an earlier
+// run's model, starts from it, and resumes exactly; a teacher trained on
+// other labelled images is refused.
+func TestTrainTeacher(t *testing.T) {
+	dir := t.TempDir()
+	teacher, student := filepath.Join(dir, "t.safetensors"), filepath.Join(dir, "s.safetensors")
+	base := []string{"train", "--device", "cpu", "--limit", "500", "--labeled", "20", "--batch", "16", "--ul-batch", "64", "--vat", "--quiet"}
+	arg := func(extra ...string) []string { return append(append([]string{}, base...), extra...) }
+	if code, _, stderr := vatgpu(t, arg("--epochs", "2", "--out", teacher)...); code != 0 {
+		t.Fatal(stderr)
+	}
+	code, full, stderr := vatgpu(t, arg("--epochs", "2", "--teacher", teacher, "--teacher-min", "0.3")...)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if !strings.Contains(full, "teacher "+teacher+": labels ") || !strings.Contains(full, "of the 480 unlabelled images (probability >= 0.3)") {
+		t.Errorf("no teacher line: %q", full)
+	}
+	if code, _, stderr := vatgpu(t, arg("--epochs", "1", "--teacher", teacher, "--teacher-min", "0.3", "--out", student)...); code != 0 {
+		t.Fatal(stderr)
+	}
+	code, resumed, stderr := vatgpu(t, "train", "--device", "cpu", "--limit", "500", "--epochs", "2", "--resume", student, "--quiet")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if lastLine(resumed) != lastLine(full) {
+		t.Errorf("resumed run ends differently:\n %s\n %s", lastLine(resumed), lastLine(full))
+	}
+	code, _, stderr = vatgpu(t, arg("--epochs", "1", "--seed", "7", "--teacher", teacher)...)
+	if code == 0 || !strings.Contains(stderr, "other labelled images") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("a teacher of other labelled images: code %d, %q", code, stderr)
+	}
+	code, _, stderr = vatgpu(t, arg("--epochs", "1", "--teacher", filepath.Join(dir, "none.safetensors"))...)
+	if code != 1 || !strings.Contains(stderr, "none.safetensors: no such file") {
+		t.Errorf("a missing teacher: code %d, %q", code, stderr)
 	}
 }
 

@@ -47,7 +47,8 @@ type TrainArgs struct {
 	LRDecay       float64
 	Translate     int
 	EMA           float64
-	EMATarget     bool
+	Teacher       string
+	TeacherMin    float64
 
 	// isSet tells which flags were given (urfave/cli's Context.IsSet);
 	// nil when Train is called directly.
@@ -85,7 +86,8 @@ func trainFlags(a *TrainArgs) []cli.Flag {
 		&cli.Float64Flag{Name: "lr", Value: float64(d.LR), Usage: "learning rate", Destination: &a.LR},
 		&cli.Float64Flag{Name: "lr-decay", Value: float64(d.LRDecay), Usage: "multiply the learning rate by this after each epoch", Destination: &a.LRDecay},
 		&cli.Float64Flag{Name: "ema", Usage: "keep a moving average of the weights with this decay (e.g. 0.999) and make it the run's model (0: off)", Destination: &a.EMA},
-		&cli.BoolFlag{Name: "ema-target", Usage: "with --vat and --ema, take the VAT term against the averaged weights' prediction (a mean teacher) instead of the model's own", Destination: &a.EMATarget},
+		&cli.StringFlag{Name: "teacher", Usage: "semi-supervised self-training: label the unlabelled images the model of this checkpoint (a run on the same --labeled and --seed) is sure of, add them to the labelled ones, and start from its weights", Destination: &a.Teacher},
+		&cli.Float64Flag{Name: "teacher-min", Value: 0.95, Usage: "with --teacher, the probability the teacher must give an image's class for the image to take it as its label", Destination: &a.TeacherMin},
 		&cli.IntFlag{Name: "translate", Usage: "move each training image by a random offset of up to N pixels per axis (0: off)", Destination: &a.Translate},
 	}
 }
@@ -150,7 +152,8 @@ func (a TrainArgs) config() (vat.Config, error) {
 	c.Eps, c.Xi, c.IP, c.Weight, c.Seed = float32(a.Eps), float32(a.Xi), a.IP, float32(a.Weight), a.Seed
 	c.Labeled, c.ULBatch, c.VATLabeled, c.EntMin = a.Labeled, a.ULBatch, a.VATLabeled, a.EntMin
 	c.Optimizer, c.LR, c.LRDecay = a.Optimizer, float32(a.LR), float32(a.LRDecay)
-	c.Translate, c.EMA, c.EMATarget = a.Translate, float32(a.EMA), a.EMATarget
+	c.Translate, c.EMA = a.Translate, float32(a.EMA)
+	c.Teacher, c.TeacherMin = a.Teacher, float32(a.TeacherMin)
 	switch a.Norm {
 	case "l2", "":
 		c.Norm = layers.NormL2
@@ -195,7 +198,8 @@ var mathFlags = []struct {
 	{"lr-decay", func(d *vat.Config, s vat.Config) { d.LRDecay = s.LRDecay }},
 	{"translate", func(d *vat.Config, s vat.Config) { d.Translate = s.Translate }},
 	{"ema", func(d *vat.Config, s vat.Config) { d.EMA = s.EMA }},
-	{"ema-target", func(d *vat.Config, s vat.Config) { d.EMATarget = s.EMATarget }},
+	{"teacher", func(d *vat.Config, s vat.Config) { d.Teacher = s.Teacher }},
+	{"teacher-min", func(d *vat.Config, s vat.Config) { d.TeacherMin = s.TeacherMin }},
 }
 
 // resumeConfig returns the configuration of a resumed run: the saved one,
@@ -269,7 +273,13 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	t, err := vat.NewTrainer(b, cfg, train, test, nil)
+	var teacher []float32 // the teacher's parameters, where the run starts
+	if cfg.Teacher != "" {
+		if teacher, err = vat.LoadTeacher(cfg); err != nil {
+			return err
+		}
+	}
+	t, err := vat.NewTrainer(b, cfg, train, test, teacher)
 	if err != nil {
 		return err
 	}
@@ -277,6 +287,17 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 	if t.Labeled != nil {
 		fmt.Fprintf(stdout, "semi-supervised: %d labelled images (%d per class), %d unlabelled; labelled indices: %v\n",
 			len(t.Labeled), len(t.Labeled)/10, len(t.Unlabeled), t.Labeled)
+	}
+	if teacher != nil {
+		idx, labels := t.PseudoLabel(teacher, cfg.TeacherMin)
+		right := 0
+		for i, j := range idx {
+			if labels[i] == train.Labels[j] {
+				right++
+			}
+		}
+		fmt.Fprintf(stdout, "teacher %s: labels %d of the %d unlabelled images (probability >= %v); %.2f%% of them right by the true labels, which training never reads\n",
+			cfg.Teacher, len(idx), len(t.Unlabeled), cfg.TeacherMin, 100*float64(right)/float64(max(1, len(idx))))
 	}
 	if resume != nil {
 		if err := t.Restore(resume); err != nil {

@@ -1,0 +1,81 @@
+package vat
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vatgpu/vatgpu/layers"
+)
+
+// PseudoLabel labels the trainer's unlabelled images with the model of
+// parameters params (the teacher; an earlier run on the same labelled
+// images): each image to which it gives a largest softmax probability of at
+// least threshold joins the labelled stream, labelled with that class (the first
+// one on ties). It returns the images added, in index order, and their
+// labels. The unlabelled stream keeps every image. The true labels of the
+// unlabelled images are not read: those it adds are overwritten on the
+// device. Call it once, before the first step (and before Restore).
+func (t *Trainer) PseudoLabel(params []float32, threshold float32) (idx, labels []int32) {
+	if t.Unlabeled == nil {
+		panic("vat: PseudoLabel needs a semi-supervised trainer")
+	}
+	if t.Step != 0 || len(t.Labeled) != t.Cfg.Labeled {
+		panic("vat: PseudoLabel must run once, before the first step")
+	}
+	b := t.B
+	const batch = 500
+	m := layers.NewModel(b, batch, false, 0, params)
+	defer m.Free()
+	x, ids := b.Alloc(batch*layers.ImageLen), b.AllocInt(len(t.Unlabeled))
+	defer b.Free(x)
+	defer b.Free(ids)
+	b.UploadInt(ids, t.Unlabeled)
+	logits := make([]float32, batch*layers.Classes)
+	for off := 0; off < len(t.Unlabeled); off += batch {
+		n := min(batch, len(t.Unlabeled)-off)
+		b.Gather(x, t.trainX, ids, off, n, layers.ImageLen)
+		b.Download(logits[:n*layers.Classes], m.Forward(x, n, false, 0))
+		for i := range n {
+			c, p := confidence(logits[i*layers.Classes : (i+1)*layers.Classes])
+			if p >= float64(threshold) {
+				j := t.Unlabeled[off+i]
+				idx, labels = append(idx, j), append(labels, int32(c))
+				t.labels[j] = int32(c)
+			}
+		}
+	}
+	t.Labeled = append(t.Labeled, idx...)
+	b.UploadInt(t.trainY, t.labels)
+	return idx, labels
+}
+
+// confidence returns the class of the largest logit (the first on ties)
+// and its softmax probability, in float64.
+func confidence(l []float32) (class int, p float64) {
+	for j, v := range l {
+		if v > l[class] {
+			class = j
+		}
+	}
+	var sum float64
+	for _, v := range l {
+		sum += math.Exp(float64(v) - float64(l[class]))
+	}
+	return class, 1 / sum
+}
+
+// LoadTeacher reads the checkpoint cfg.Teacher and returns its model's
+// parameters (the average, if it kept one). A teacher trained on other
+// labelled images (another --labeled or --seed) is an error: its labels
+// would bring in labels this run does not have.
+func LoadTeacher(cfg Config) ([]float32, error) {
+	s, err := Load(cfg.Teacher)
+	if err != nil {
+		return nil, err
+	}
+	if tc := s.Config; tc.Labeled != cfg.Labeled || tc.Seed != cfg.Seed {
+		return nil, fmt.Errorf("--teacher %s was trained with --labeled %d --seed %d, other labelled images than this run's --labeled %d --seed %d",
+			cfg.Teacher, tc.Labeled, tc.Seed, cfg.Labeled, cfg.Seed)
+	}
+	return s.ModelParams(), nil
+}

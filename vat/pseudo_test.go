@@ -1,0 +1,112 @@
+package vat
+
+import (
+	"math"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/vatgpu/vatgpu/layers"
+)
+
+func TestConfidence(t *testing.T) {
+	for _, c := range []struct {
+		l     []float32
+		class int
+		p     float64
+	}{
+		{[]float32{0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0, 0.1},
+		{[]float32{0, 0, 0, 2, 0, 0, 2, 0, 0, 0}, 3, math.Exp(2) / (2*math.Exp(2) + 8)},
+		{[]float32{-1, 5, 0, 0, 0, 0, 0, 0, 0, 100}, 9, 1 / (1 + math.Exp(-95) + math.Exp(-101) + 7*math.Exp(-100))},
+	} {
+		class, p := confidence(c.l)
+		if class != c.class || math.Abs(p-c.p) > 1e-12*c.p {
+			t.Errorf("confidence(%v) = %d, %v; want %d, %v", c.l, class, p, c.class, c.p)
+		}
+	}
+}
+
+// TestPseudoLabel checks the labels and the threshold against a separate
+// forward pass of the teacher, and that the trainer's labelled stream and
+// training labels take them.
+func TestPseudoLabel(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.VAT, cfg.Labeled, cfg.Batch, cfg.ULBatch, cfg.Epochs = true, 20, 8, 64, 1
+	train := randomSet(700, 9) // 680 unlabelled: a short last chunk of 180
+	teacher := layers.InitParams(77)
+	for i := range teacher {
+		teacher[i] *= 2.5 // a sharper teacher: a range of probabilities
+	}
+	b := layers.NewCPU(0)
+	// The teacher's classes and probabilities, one image at a time.
+	m := layers.NewModel(b, 1, false, 0, teacher)
+	x, logits := b.Alloc(layers.ImageLen), make([]float32, layers.Classes)
+	class := make([]int, train.N)
+	prob := make([]float64, train.N)
+	for i := range train.N {
+		b.Upload(x, train.Images[i*layers.ImageLen:(i+1)*layers.ImageLen])
+		b.Download(logits, m.Forward(x, 1, false, 0))
+		class[i], prob[i] = confidence(logits)
+	}
+	const threshold = 0.5
+	tr, err := NewTrainer(b, cfg, train, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Free()
+	labeled := append([]int32(nil), tr.Labeled...)
+	idx, labels := tr.PseudoLabel(teacher, threshold)
+	var wantIdx, wantLabels []int32
+	for _, j := range tr.Unlabeled {
+		if prob[j] >= threshold {
+			wantIdx, wantLabels = append(wantIdx, j), append(wantLabels, int32(class[j]))
+		}
+	}
+	if len(wantIdx) == 0 || len(wantIdx) == len(tr.Unlabeled) {
+		t.Fatalf("the threshold keeps %d of %d: no test of it", len(wantIdx), len(tr.Unlabeled))
+	}
+	if !reflect.DeepEqual(idx, wantIdx) || !reflect.DeepEqual(labels, wantLabels) {
+		t.Fatalf("PseudoLabel kept %d images, want %d (or other labels)", len(idx), len(wantIdx))
+	}
+	if !reflect.DeepEqual(tr.Labeled, append(labeled, idx...)) {
+		t.Error("the labelled stream does not end with the pseudo-labelled images")
+	}
+	for i, j := range idx {
+		if tr.labels[j] != labels[i] {
+			t.Fatalf("image %d keeps label %d, pseudo-label %d", j, tr.labels[j], labels[i])
+		}
+	}
+	// Training goes on from there, reading the new labels.
+	if _, err := tr.RunEpoch(nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadTeacher(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.VAT, cfg.Labeled, cfg.Batch, cfg.ULBatch, cfg.Epochs = true, 20, 8, 64, 1
+	tr, err := NewTrainer(layers.NewCPU(0), cfg, randomSet(200, 2), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Free()
+	path := filepath.Join(t.TempDir(), "teacher.safetensors")
+	if err := tr.State().Save(path); err != nil {
+		t.Fatal(err)
+	}
+	student := cfg
+	student.Teacher = path
+	p, err := LoadTeacher(student)
+	if err != nil || !reflect.DeepEqual(p, tr.Params()) {
+		t.Fatalf("LoadTeacher: %v", err)
+	}
+	student.Seed++
+	if _, err := LoadTeacher(student); err == nil || !strings.Contains(err.Error(), "other labelled images") {
+		t.Errorf("a teacher with another seed: %v", err)
+	}
+	student.Seed, student.Labeled = cfg.Seed, 40
+	if _, err := LoadTeacher(student); err == nil || !strings.Contains(err.Error(), "other labelled images") {
+		t.Errorf("a teacher with other --labeled: %v", err)
+	}
+}
