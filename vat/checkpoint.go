@@ -37,7 +37,7 @@ type State struct {
 	AccG, AccD []float32 // optimiser state (Adadelta's accumulators, Adam's moments); nil in a weights-only file
 	Epoch      int
 	Step       uint64
-	Labeled    []int32   // the labelled images of a semi-supervised run (derived from the seed; saved for reference)
+	Labeled    []int32   // the labelled images of a semi-supervised run (derived from the seed; saved for reference and checked by LoadTeacher), without pseudo-labelled ones
 	Average    []float32 // the parameters' moving average (runs with EMA), else nil
 }
 
@@ -52,7 +52,7 @@ func (s *State) ModelParams() []float32 {
 
 // State downloads the trainer's state.
 func (t *Trainer) State() *State {
-	s := &State{Config: t.Cfg, Params: t.Params(), Epoch: t.Epoch, Step: t.Step, Labeled: t.Labeled,
+	s := &State{Config: t.Cfg, Params: t.Params(), Epoch: t.Epoch, Step: t.Step, Labeled: t.Labeled[:min(len(t.Labeled), t.Cfg.Labeled)],
 		AccG: make([]float32, layers.NumParams()), AccD: make([]float32, layers.NumParams())}
 	t.B.Download(s.AccG, t.accG)
 	t.B.Download(s.AccD, t.accD)

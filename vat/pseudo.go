@@ -3,8 +3,10 @@ package vat
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/vatgpu/vatgpu/layers"
+	"github.com/vatgpu/vatgpu/mnist"
 )
 
 // PseudoLabel labels the trainer's unlabelled images with the model of
@@ -65,17 +67,23 @@ func confidence(l []float32) (class int, p float64) {
 }
 
 // LoadTeacher reads the checkpoint cfg.Teacher and returns its model's
-// parameters (the average, if it kept one). A teacher trained on other
-// labelled images (another --labeled or --seed) is an error: its labels
-// would bring in labels this run does not have.
-func LoadTeacher(cfg Config) ([]float32, error) {
+// parameters (the average, if it kept one). A teacher whose run had other
+// labelled images than cfg chooses from train (another --labeled, --seed
+// or --limit, or a supervised run) is an error: it would bring in labels
+// this run does not have.
+func LoadTeacher(cfg Config, train *mnist.Set) ([]float32, error) {
 	s, err := Load(cfg.Teacher)
 	if err != nil {
 		return nil, err
 	}
-	if tc := s.Config; tc.Labeled != cfg.Labeled || tc.Seed != cfg.Seed {
-		return nil, fmt.Errorf("--teacher %s was trained with --labeled %d --seed %d, other labelled images than this run's --labeled %d --seed %d",
-			cfg.Teacher, tc.Labeled, tc.Seed, cfg.Labeled, cfg.Seed)
+	want, _, err := ChooseLabeled(train.Labels[:train.N], cfg.Labeled, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Equal(s.Labeled, want) {
+		tc := s.Config
+		return nil, fmt.Errorf("--teacher %s was trained on other labelled images (its run: --labeled %d --seed %d, %d labelled; --limit may differ) than this run's --labeled %d --seed %d",
+			cfg.Teacher, tc.Labeled, tc.Seed, len(s.Labeled), cfg.Labeled, cfg.Seed)
 	}
 	return s.ModelParams(), nil
 }

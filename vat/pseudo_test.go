@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vatgpu/vatgpu/layers"
+	"github.com/vatgpu/vatgpu/mnist"
 )
 
 func TestConfidence(t *testing.T) {
@@ -77,6 +78,9 @@ func TestPseudoLabel(t *testing.T) {
 			t.Fatalf("image %d keeps label %d, pseudo-label %d", j, tr.labels[j], labels[i])
 		}
 	}
+	if !reflect.DeepEqual(tr.State().Labeled, labeled) {
+		t.Error("the state's labelled images include pseudo-labelled ones")
+	}
 	// Training goes on from there, reading the new labels.
 	if _, err := tr.RunEpoch(nil); err != nil {
 		t.Fatal(err)
@@ -86,7 +90,8 @@ func TestPseudoLabel(t *testing.T) {
 func TestLoadTeacher(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.VAT, cfg.Labeled, cfg.Batch, cfg.ULBatch, cfg.Epochs = true, 20, 8, 64, 1
-	tr, err := NewTrainer(layers.NewCPU(0), cfg, randomSet(200, 2), nil, nil)
+	train := randomSet(200, 2)
+	tr, err := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,16 +102,24 @@ func TestLoadTeacher(t *testing.T) {
 	}
 	student := cfg
 	student.Teacher = path
-	p, err := LoadTeacher(student)
+	p, err := LoadTeacher(student, train)
 	if err != nil || !reflect.DeepEqual(p, tr.Params()) {
 		t.Fatalf("LoadTeacher: %v", err)
 	}
-	student.Seed++
-	if _, err := LoadTeacher(student); err == nil || !strings.Contains(err.Error(), "other labelled images") {
-		t.Errorf("a teacher with another seed: %v", err)
+	other := []struct {
+		what  string
+		cfg   func(*Config)
+		train *mnist.Set
+	}{
+		{"another seed", func(c *Config) { c.Seed++ }, train},
+		{"other --labeled", func(c *Config) { c.Labeled = 40 }, train},
+		{"another training set (--limit)", func(*Config) {}, randomSet(300, 2)},
 	}
-	student.Seed, student.Labeled = cfg.Seed, 40
-	if _, err := LoadTeacher(student); err == nil || !strings.Contains(err.Error(), "other labelled images") {
-		t.Errorf("a teacher with other --labeled: %v", err)
+	for _, o := range other {
+		c := student
+		o.cfg(&c)
+		if _, err := LoadTeacher(c, o.train); err == nil || !strings.Contains(err.Error(), "other labelled images") {
+			t.Errorf("a teacher of %s: %v", o.what, err)
+		}
 	}
 }

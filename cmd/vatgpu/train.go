@@ -275,7 +275,7 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 	defer b.Close()
 	var teacher []float32 // the teacher's parameters, where the run starts
 	if cfg.Teacher != "" {
-		if teacher, err = vat.LoadTeacher(cfg); err != nil {
+		if teacher, err = vat.LoadTeacher(cfg, train); err != nil {
 			return err
 		}
 	}
