@@ -19,11 +19,15 @@ import (
 //	          "ema" [NumParams], the parameters' moving average;
 //	metadata  "format" = "vatgpu-checkpoint", "version" = "1",
 //	          "model" = "seed-cnn", "config" = the Config as JSON,
-//	          "epoch" and "step" = the epochs and steps done.
+//	          "epoch" and "step" = the epochs and steps done,
+//	          "labeled_indices" = the labelled images (semi-supervised),
+//	          "teacher_sha256" = SHA-256 of the teacher's parameters (--teacher).
 //
 // The Philox streams are positioned by (seed, epoch, step) alone, so these
 // fields are the whole state of a run: a run resumed from them goes on
-// exactly as the uninterrupted run would.
+// exactly as the uninterrupted run would. A run with a teacher also needs
+// the teacher's file, unchanged: its labels are made again on resume, and
+// Restore refuses a teacher whose parameters no longer match the sum.
 const (
 	checkpointFormat  = "vatgpu-checkpoint"
 	checkpointVersion = "1"
@@ -39,6 +43,7 @@ type State struct {
 	Step       uint64
 	Labeled    []int32   // the labelled images of a semi-supervised run (derived from the seed; saved for reference and checked by LoadTeacher), without pseudo-labelled ones
 	Average    []float32 // the parameters' moving average (runs with EMA), else nil
+	TeacherSum string    // SHA-256 (hex) of the teacher's parameters (runs with a teacher), else ""
 }
 
 // ModelParams returns the parameters of the run's model: the moving
@@ -52,7 +57,7 @@ func (s *State) ModelParams() []float32 {
 
 // State downloads the trainer's state.
 func (t *Trainer) State() *State {
-	s := &State{Config: t.Cfg, Params: t.Params(), Epoch: t.Epoch, Step: t.Step, Labeled: t.Labeled[:min(len(t.Labeled), t.Cfg.Labeled)],
+	s := &State{Config: t.Cfg, Params: t.Params(), Epoch: t.Epoch, Step: t.Step, Labeled: t.Labeled[:min(len(t.Labeled), t.Cfg.Labeled)], TeacherSum: t.teacherSum,
 		AccG: make([]float32, layers.NumParams()), AccD: make([]float32, layers.NumParams())}
 	t.B.Download(s.AccG, t.accG)
 	t.B.Download(s.AccD, t.accD)
@@ -75,6 +80,9 @@ func (t *Trainer) Restore(s *State) error {
 	}
 	if t.avg != nil && s.Average == nil {
 		return fmt.Errorf("the file holds no moving average of the parameters (--ema)")
+	}
+	if s.TeacherSum != t.teacherSum {
+		return fmt.Errorf("the teacher %s is not the one the run started with (its weights' SHA-256 differs)", t.Cfg.Teacher)
 	}
 	t.B.Upload(t.M.Params, s.Params)
 	t.B.Upload(t.accG, s.AccG)
@@ -102,11 +110,14 @@ func (c Config) SameMath(o Config) error {
 		{"lr", c.LR, o.LR}, {"rho", c.Rho, o.Rho}, {"beta1", c.Beta1, o.Beta1}, {"beta2", c.Beta2, o.Beta2},
 		{"optimizer epsilon", c.AdaEps, o.AdaEps}, {"lr-decay", c.LRDecay, o.LRDecay},
 		{"translate", c.Translate, o.Translate}, {"ema", c.EMA, o.EMA},
-		{"teacher", c.Teacher, o.Teacher}, {"teacher-min", c.TeacherMin, o.TeacherMin},
+		{"teacher", c.Teacher, o.Teacher},
 	} {
 		if f.a != f.b {
 			return fmt.Errorf("checkpoint has %s %v, this run %v", f.name, f.b, f.a)
 		}
+	}
+	if c.Teacher != "" && c.TeacherMin != o.TeacherMin { // unused without a teacher
+		return fmt.Errorf("checkpoint has teacher-min %v, this run %v", o.TeacherMin, c.TeacherMin)
 	}
 	return nil
 }
@@ -138,6 +149,9 @@ func (s *State) Save(path string) error {
 	if s.Labeled != nil {
 		l, _ := json.Marshal(s.Labeled)
 		f.Metadata["labeled_indices"] = string(l)
+	}
+	if s.TeacherSum != "" {
+		f.Metadata["teacher_sha256"] = s.TeacherSum
 	}
 	return checkpoint.WriteFile(path, f)
 }
@@ -179,6 +193,7 @@ func Load(path string) (*State, error) {
 	if s.Step, err = strconv.ParseUint(md["step"], 10, 64); err != nil {
 		return nil, bad("step %q is not a count", md["step"])
 	}
+	s.TeacherSum = md["teacher_sha256"]
 	if l, ok := md["labeled_indices"]; ok {
 		if err := json.Unmarshal([]byte(l), &s.Labeled); err != nil {
 			return nil, bad("labeled_indices: %v", err)

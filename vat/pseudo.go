@@ -1,6 +1,9 @@
 package vat
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
@@ -16,8 +19,10 @@ import (
 // one on ties). It returns the images added, in index order, and their
 // labels. The unlabelled stream keeps every image. The true labels of the
 // unlabelled images are not read: those it adds are overwritten on the
-// device. Call it once, before the first step (and before Restore).
-func (t *Trainer) PseudoLabel(params []float32, threshold float32) (idx, labels []int32) {
+// device. Call it once, before the first step (and before Restore, which
+// checks that a resumed run has the same teacher). An error is the
+// backend's.
+func (t *Trainer) PseudoLabel(params []float32, threshold float32) (idx, labels []int32, err error) {
 	if t.Unlabeled == nil {
 		panic("vat: PseudoLabel needs a semi-supervised trainer")
 	}
@@ -37,6 +42,9 @@ func (t *Trainer) PseudoLabel(params []float32, threshold float32) (idx, labels 
 		n := min(batch, len(t.Unlabeled)-off)
 		b.Gather(x, t.trainX, ids, off, n, layers.ImageLen)
 		b.Download(logits[:n*layers.Classes], m.Forward(x, n, false, 0))
+		if err := b.Err(); err != nil {
+			return nil, nil, err
+		}
 		for i := range n {
 			c, p := confidence(logits[i*layers.Classes : (i+1)*layers.Classes])
 			if p >= float64(threshold) {
@@ -48,7 +56,19 @@ func (t *Trainer) PseudoLabel(params []float32, threshold float32) (idx, labels 
 	}
 	t.Labeled = append(t.Labeled, idx...)
 	b.UploadInt(t.trainY, t.labels)
-	return idx, labels
+	t.teacherSum = paramSum(params)
+	return idx, labels, b.Sync()
+}
+
+// paramSum returns the SHA-256 of params (little-endian float32), in hex.
+func paramSum(params []float32) string {
+	h := sha256.New()
+	buf := make([]byte, 4*len(params))
+	for i, v := range params {
+		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+	}
+	h.Write(buf)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // confidence returns the class of the largest logit (the first on ties)
@@ -74,7 +94,10 @@ func confidence(l []float32) (class int, p float64) {
 func LoadTeacher(cfg Config, train *mnist.Set) ([]float32, error) {
 	s, err := Load(cfg.Teacher)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--teacher: %v", err)
+	}
+	if s.Labeled == nil {
+		return nil, fmt.Errorf("--teacher %s is a supervised run (no labelled images listed): its labels are not this run's %d", cfg.Teacher, cfg.Labeled)
 	}
 	want, _, err := ChooseLabeled(train.Labels[:train.N], cfg.Labeled, cfg.Seed)
 	if err != nil {

@@ -57,7 +57,10 @@ func TestPseudoLabel(t *testing.T) {
 	}
 	defer tr.Free()
 	labeled := append([]int32(nil), tr.Labeled...)
-	idx, labels := tr.PseudoLabel(teacher, threshold)
+	idx, labels, err := tr.PseudoLabel(teacher, threshold)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wantIdx, wantLabels []int32
 	for _, j := range tr.Unlabeled {
 		if prob[j] >= threshold {
@@ -76,6 +79,32 @@ func TestPseudoLabel(t *testing.T) {
 	for i, j := range idx {
 		if tr.labels[j] != labels[i] {
 			t.Fatalf("image %d keeps label %d, pseudo-label %d", j, tr.labels[j], labels[i])
+		}
+	}
+	// And on the backend: gather the labels of the added images from the
+	// training labels there and read them back through the cross-entropy
+	// of logits 0, 1, ..., 9, which is logsumexp(0..9) - label.
+	n := len(idx)
+	ids, y := b.AllocInt(n), b.AllocInt(n)
+	b.UploadInt(ids, idx)
+	b.GatherInt(y, tr.trainY, ids, 0, n)
+	ramp := make([]float32, n*layers.Classes)
+	for i := range ramp {
+		ramp[i] = float32(i % layers.Classes)
+	}
+	lg, loss := b.Alloc(len(ramp)), b.Alloc(n)
+	b.Upload(lg, ramp)
+	b.SoftmaxXent(loss, nil, lg, y, n, layers.Classes, 1)
+	got := make([]float32, n)
+	b.Download(got, loss)
+	lse := 0.0
+	for k := range layers.Classes {
+		lse += math.Exp(float64(k))
+	}
+	lse = math.Log(lse)
+	for i := range got {
+		if l := int32(math.Round(lse - float64(got[i]))); l != labels[i] {
+			t.Fatalf("image %d has label %d on the backend, pseudo-label %d", idx[i], l, labels[i])
 		}
 	}
 	if !reflect.DeepEqual(tr.State().Labeled, labeled) {
@@ -115,11 +144,78 @@ func TestLoadTeacher(t *testing.T) {
 		{"other --labeled", func(c *Config) { c.Labeled = 40 }, train},
 		{"another training set (--limit)", func(*Config) {}, randomSet(300, 2)},
 	}
+	sup := tr.State()
+	sup.Labeled = nil // as a supervised run's checkpoint
+	supPath := filepath.Join(t.TempDir(), "supervised.safetensors")
+	if err := sup.Save(supPath); err != nil {
+		t.Fatal(err)
+	}
+	c := student
+	c.Teacher = supPath
+	if _, err := LoadTeacher(c, train); err == nil || !strings.Contains(err.Error(), "is a supervised run") {
+		t.Errorf("a supervised teacher: %v", err)
+	}
 	for _, o := range other {
 		c := student
 		o.cfg(&c)
 		if _, err := LoadTeacher(c, o.train); err == nil || !strings.Contains(err.Error(), "other labelled images") {
 			t.Errorf("a teacher of %s: %v", o.what, err)
 		}
+	}
+}
+
+// TestRestoreTeacher: a run resumes only with the teacher it started
+// with; without a teacher, teacher-min does not matter (checkpoints
+// written before it existed hold 0).
+func TestRestoreTeacher(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.VAT, cfg.Labeled, cfg.Batch, cfg.ULBatch, cfg.Epochs = true, 20, 8, 64, 1
+	train := randomSet(200, 3)
+	teacher := layers.InitParams(5)
+	start := func(teacher []float32) *Trainer {
+		tr, err := NewTrainer(layers.NewCPU(0), cfg, train, nil, teacher)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := tr.PseudoLabel(teacher, 0.1); err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	tr := start(teacher)
+	defer tr.Free()
+	if _, err := tr.RunEpoch(nil); err != nil {
+		t.Fatal(err)
+	}
+	st := tr.State()
+	if st.TeacherSum == "" || st.TeacherSum != paramSum(teacher) {
+		t.Fatalf("state's teacher sum %q", st.TeacherSum)
+	}
+	path := filepath.Join(t.TempDir(), "s.safetensors")
+	if err := st.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(path)
+	if err != nil || loaded.TeacherSum != st.TeacherSum {
+		t.Fatalf("Load: %v, sum %q", err, loaded.TeacherSum)
+	}
+	same := start(teacher)
+	defer same.Free()
+	if err := same.Restore(loaded); err != nil {
+		t.Errorf("the same teacher: %v", err)
+	}
+	other := start(layers.InitParams(6))
+	defer other.Free()
+	if err := other.Restore(loaded); err == nil || !strings.Contains(err.Error(), "not the one the run started with") {
+		t.Errorf("another teacher: %v", err)
+	}
+	old, now := DefaultConfig(), DefaultConfig()
+	old.TeacherMin = 0
+	if err := now.SameMath(old); err != nil {
+		t.Errorf("no teacher, teacher-min 0 and 0.95: %v", err)
+	}
+	old.Teacher, now.Teacher = "t", "t"
+	if err := now.SameMath(old); err == nil {
+		t.Error("a teacher, teacher-min 0 and 0.95: same math")
 	}
 }

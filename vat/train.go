@@ -50,9 +50,10 @@ type Config struct {
 	// Teacher names a checkpoint of an earlier run on the same labelled
 	// images whose model labels the unlabelled ones (self-training): every
 	// unlabelled image it gives a probability of at least TeacherMin joins
-	// the labelled stream with its predicted class (Trainer.PseudoLabel,
-	// which the caller runs), and the run starts from the teacher's model.
-	// The unlabelled stream and its VAT term are unchanged.
+	// the labelled stream with its predicted class. NewTrainer does not
+	// read it: the caller loads it (LoadTeacher), passes its parameters to
+	// NewTrainer as the starting point and to Trainer.PseudoLabel. The
+	// unlabelled stream and its VAT term are unchanged.
 	Teacher    string
 	TeacherMin float32
 
@@ -71,7 +72,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{Epochs: 12, Batch: 128, Eps: 1, Xi: 10, IP: 1, Weight: 1,
 		Norm: layers.NormL2, Seed: 1337, Optimizer: "adadelta", LR: 1, Rho: 0.95,
-		Beta1: 0.9, Beta2: 0.999, AdaEps: 1e-8, LRDecay: 1, ULBatch: 128}
+		Beta1: 0.9, Beta2: 0.999, AdaEps: 1e-8, LRDecay: 1, ULBatch: 128, TeacherMin: 0.95}
 }
 
 // PaperConfig returns the VAT papers' settings for semi-supervised MNIST as
@@ -172,6 +173,7 @@ type Trainer struct {
 	accG, accD     Buf // optimiser state: Adadelta's accumulators or Adam's moments
 	trainX, trainY Buf
 	labels         []int32 // trainY's contents (with PseudoLabel's labels once it has run)
+	teacherSum     string  // SHA-256 of the teacher's parameters, once PseudoLabel has run
 	testX, testY   Buf
 	nTrain, nTest  int
 	perm, lperm    Buf // the epoch's order of the (un)labelled stream; the labelled stream of a semi-supervised epoch

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,8 +205,18 @@ func TestTrainTeacher(t *testing.T) {
 	if code != 0 {
 		t.Fatal(stderr)
 	}
-	if !strings.Contains(full, "teacher "+teacher+": labels ") || !strings.Contains(full, "of the 480 unlabelled images (probability >= 0.3)") {
-		t.Errorf("no teacher line: %q", full)
+	teacherLine := func(out string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "teacher ") {
+				return l
+			}
+		}
+		return ""
+	}
+	line := teacherLine(full)
+	var labelled int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(line, "teacher "+teacher+": "), "labels %d of the 480 unlabelled images (probability >= 0.3)", &labelled); err != nil || labelled == 0 {
+		t.Fatalf("teacher line %q: %v (%d labelled)", line, err, labelled)
 	}
 	if code, _, stderr := vatgpu(t, arg("--epochs", "1", "--teacher", teacher, "--teacher-min", "0.3", "--out", student)...); code != 0 {
 		t.Fatal(stderr)
@@ -214,12 +225,19 @@ func TestTrainTeacher(t *testing.T) {
 	if code != 0 {
 		t.Fatal(stderr)
 	}
+	if teacherLine(resumed) != line {
+		t.Errorf("the resumed run's teacher line %q, the first run's %q", teacherLine(resumed), line)
+	}
 	if lastLine(resumed) != lastLine(full) {
 		t.Errorf("resumed run ends differently:\n %s\n %s", lastLine(resumed), lastLine(full))
 	}
 	code, _, stderr = vatgpu(t, arg("--epochs", "1", "--seed", "7", "--teacher", teacher)...)
 	if code == 0 || !strings.Contains(stderr, "other labelled images") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 		t.Errorf("a teacher of other labelled images: code %d, %q", code, stderr)
+	}
+	code, _, stderr = vatgpu(t, arg("--epochs", "1", "--teacher", teacher, "--out", teacher)...)
+	if code != 2 || !strings.Contains(stderr, "would overwrite its teacher") {
+		t.Errorf("--out is the teacher: code %d, %q", code, stderr)
 	}
 	code, _, stderr = vatgpu(t, arg("--epochs", "1", "--teacher", filepath.Join(dir, "none.safetensors"))...)
 	if code != 1 || !strings.Contains(stderr, "none.safetensors: no such file") {

@@ -87,7 +87,7 @@ func trainFlags(a *TrainArgs) []cli.Flag {
 		&cli.Float64Flag{Name: "lr-decay", Value: float64(d.LRDecay), Usage: "multiply the learning rate by this after each epoch", Destination: &a.LRDecay},
 		&cli.Float64Flag{Name: "ema", Usage: "keep a moving average of the weights with this decay (e.g. 0.999) and make it the run's model (0: off)", Destination: &a.EMA},
 		&cli.StringFlag{Name: "teacher", Usage: "semi-supervised self-training: label the unlabelled images the model of this checkpoint (a run on the same --labeled and --seed) is sure of, add them to the labelled ones, and start from its weights", Destination: &a.Teacher},
-		&cli.Float64Flag{Name: "teacher-min", Value: 0.95, Usage: "with --teacher, the probability the teacher must give an image's class for the image to take it as its label", Destination: &a.TeacherMin},
+		&cli.Float64Flag{Name: "teacher-min", Value: float64(d.TeacherMin), Usage: "with --teacher, the probability the teacher must give an image's class for the image to take it as its label", Destination: &a.TeacherMin},
 		&cli.IntFlag{Name: "translate", Usage: "move each training image by a random offset of up to N pixels per axis (0: off)", Destination: &a.Translate},
 	}
 }
@@ -154,6 +154,14 @@ func (a TrainArgs) config() (vat.Config, error) {
 	c.Optimizer, c.LR, c.LRDecay = a.Optimizer, float32(a.LR), float32(a.LRDecay)
 	c.Translate, c.EMA = a.Translate, float32(a.EMA)
 	c.Teacher, c.TeacherMin = a.Teacher, float32(a.TeacherMin)
+	if c.Teacher != "" {
+		// Saved absolute, so that a resume from another folder finds it.
+		abs, err := filepath.Abs(c.Teacher)
+		if err != nil {
+			return c, usagef("--teacher %s: %v", c.Teacher, err)
+		}
+		c.Teacher = abs
+	}
 	switch a.Norm {
 	case "l2", "":
 		c.Norm = layers.NormL2
@@ -258,6 +266,11 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 			a.Out = a.Resume // a resumed run goes on saving where it was saved
 		}
 	}
+	if cfg.Teacher != "" && a.Out != "" {
+		if o, err := filepath.Abs(a.Out); err == nil && (o == cfg.Teacher || sameFile(o, cfg.Teacher)) {
+			return usagef("--teacher %s is also the run's checkpoint (--out or --resume): the run would overwrite its teacher", cfg.Teacher)
+		}
+	}
 	if a.Out != "" {
 		// Fail now, not after the first epoch's work.
 		if st, err := os.Stat(filepath.Dir(a.Out)); err != nil || !st.IsDir() {
@@ -289,7 +302,10 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 			len(t.Labeled), len(t.Labeled)/10, len(t.Unlabeled), t.Labeled)
 	}
 	if teacher != nil {
-		idx, labels := t.PseudoLabel(teacher, cfg.TeacherMin)
+		idx, labels, err := t.PseudoLabel(teacher, cfg.TeacherMin)
+		if err != nil {
+			return err
+		}
 		right := 0
 		for i, j := range idx {
 			if labels[i] == train.Labels[j] {
@@ -378,4 +394,14 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "finish: use_dropout=%v, use_vat=%v: score=%g, accuracy=%g\n", cfg.Dropout, cfg.VAT, loss, acc)
 	return nil
+}
+
+// sameFile reports whether paths a and b both exist and are the same file.
+func sameFile(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }

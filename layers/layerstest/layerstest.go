@@ -404,7 +404,10 @@ func semi5Pseudo(b layers.Backend, in Tensors) Tensors {
 	}
 	var pseudo []float32
 	out := trainCase("semi5_pseudo", b, cfg, in, func(t *vat.Trainer) {
-		idx, labels := t.PseudoLabel(teacher, 0.99)
+		idx, labels, err := t.PseudoLabel(teacher, 0.99)
+		if err != nil {
+			panic(fmt.Sprintf("layerstest: semi5_pseudo: %v", err))
+		}
 		for i := range idx {
 			pseudo = append(pseudo, float32(idx[i]), float32(labels[i]))
 		}
