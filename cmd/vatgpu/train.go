@@ -266,10 +266,8 @@ func Train(a TrainArgs, stdout, stderr io.Writer) error {
 			a.Out = a.Resume // a resumed run goes on saving where it was saved
 		}
 	}
-	if cfg.Teacher != "" && a.Out != "" {
-		if o, err := filepath.Abs(a.Out); err == nil && (o == cfg.Teacher || sameFile(o, cfg.Teacher)) {
-			return usagef("--teacher %s is also the run's checkpoint (--out or --resume): the run would overwrite its teacher", cfg.Teacher)
-		}
+	if cfg.Teacher != "" && a.Out != "" && sameFile(a.Out, cfg.Teacher) {
+		return usagef("--teacher %s is also the run's checkpoint (--out or --resume): the run would overwrite its teacher", cfg.Teacher)
 	}
 	if a.Out != "" {
 		// Fail now, not after the first epoch's work.
