@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -412,10 +413,16 @@ func TestSgemmConcurrent(t *testing.T) {
 	}
 }
 
-// mallocs returns the heap allocations of n calls of f, after a GC (so
-// that none runs in between, emptying sync.Pool) and 20 calls to warm up.
+// mallocs returns the heap allocations of n calls of f after 20 calls to
+// warm up. The collector is off from the warm-up to the count: a collection
+// (forced by the runtime after two idle minutes, or set off by another
+// goroutine's allocations, both likelier on a loaded machine) empties
+// sync.Pool, and the next Get would allocate a workspace that the code
+// under test does not otherwise need. With it off, the pools keep what the
+// warm-up put there, so the count is the code's own.
 func mallocs(n int, f func()) uint64 {
 	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	for range 20 {
 		f()
 	}
