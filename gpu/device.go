@@ -31,9 +31,6 @@ const (
 
 	cudnnTensorOpMath = 1 // CUDNN_TENSOR_OP_MATH: allows TF32 for FP32 data
 	cudnnFMAMath      = 3 // CUDNN_FMA_MATH: FMA kernels only (CUDNN_DEFAULT_MATH would allow TF32 on sm_80+)
-
-	cudnnPoolingMaxDeterministic = 3 // CUDNN_POOLING_MAX_DETERMINISTIC
-	cudnnPropagateNaN            = 1 // CUDNN_PROPAGATE_NAN
 )
 
 // cublasWorkspaceBytes is the cuBLAS workspace each Device sets explicitly,

@@ -70,7 +70,6 @@ func cudnnDestroyFilter(uintptr) int                             { return noCgo 
 func cudnnSetConvMath(uintptr, int) int                          { return noCgo }
 func cudnnDestroyConv(uintptr) int                               { return noCgo }
 func cudnnConvOutputDim(uintptr, uintptr, uintptr) ([4]int, int) { return [4]int{}, noCgo }
-func cudnnDestroyPool(uintptr) int                               { return noCgo }
 func cudnnConvAlgoMax(uintptr, uintptr, int) (int, int)          { return 0, noCgo }
 
 func cuMemcpyHtoD(uintptr, DevicePtr, unsafe.Pointer, int) int               { return noCgo }
@@ -92,8 +91,7 @@ func cublasSgemm(uintptr, uintptr, bool, bool, int, int, int, float32, DevicePtr
 	return noCgo
 }
 
-func cudnnNewConv2d(int, int, int, int, int, int, int) (uintptr, int)      { return 0, noCgo }
-func cudnnNewPool2d(int, int, int, int, int, int, int, int) (uintptr, int) { return 0, noCgo }
+func cudnnNewConv2d(int, int, int, int, int, int, int) (uintptr, int) { return 0, noCgo }
 func cudnnConvWorkspace(uintptr, uintptr, int, uintptr, uintptr, uintptr, uintptr, int) (int64, int) {
 	return 0, noCgo
 }
@@ -118,27 +116,5 @@ func cudnnConvBackwardFilter(uintptr, uintptr, float32, uintptr, DevicePtr, uint
 }
 
 func cudnnConvBackwardBias(uintptr, uintptr, float32, uintptr, DevicePtr, float32, uintptr, DevicePtr) int {
-	return noCgo
-}
-
-func cudnnPoolingForward(uintptr, uintptr, uintptr, float32, uintptr, DevicePtr, float32, uintptr, DevicePtr) int {
-	return noCgo
-}
-
-func cudnnPoolingBackward(uintptr, uintptr, uintptr, float32, uintptr, DevicePtr, uintptr, DevicePtr, uintptr,
-	DevicePtr, float32, uintptr, DevicePtr) int {
-	return noCgo
-}
-
-func cudnnSoftmaxForward(uintptr, uintptr, int, int, float32, uintptr, DevicePtr, float32, uintptr, DevicePtr) int {
-	return noCgo
-}
-
-func cudnnSoftmaxBackward(uintptr, uintptr, int, int, float32, uintptr, DevicePtr, uintptr, DevicePtr, float32,
-	uintptr, DevicePtr) int {
-	return noCgo
-}
-
-func cudnnAddTensor(uintptr, uintptr, float32, uintptr, DevicePtr, float32, uintptr, DevicePtr) int {
 	return noCgo
 }

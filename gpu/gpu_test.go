@@ -409,18 +409,6 @@ func TestGPUConvolution(t *testing.T) {
 		compare(t, "ConvBackwardBias", download(t, d, dbp, k), dbWant, 1e-6)
 		d.Free(ws)
 	}
-
-	// AddTensor broadcasts the bias.
-	bs := smallInts(rng, k)
-	d.UploadFloat32(dbp, bs)
-	before := download(t, d, yp, n*k*h*w)
-	if err := d.AddTensor(1, bias, dbp, 1, y, yp); err != nil {
-		t.Fatal(err)
-	}
-	for i := range before {
-		before[i] += bs[i/(h*w)%k]
-	}
-	compare(t, "AddTensor", download(t, d, yp, n*k*h*w), before, 0)
 }
 
 // compare checks got against want within tol times the largest |want|.
@@ -436,98 +424,6 @@ func compare(t *testing.T, what string, got, want []float32, tol float64) {
 	if worst > tol*math.Max(scale, 1) || len(got) != len(want) {
 		t.Errorf("%s: max error %g (scale %g, tolerance %g)", what, worst, scale, tol)
 	}
-}
-
-func TestGPUPoolSoftmax(t *testing.T) {
-	d := gpuDevice(t)
-	rng := rand.New(rand.NewPCG(6, 6))
-	const n, c, h, w = 3, 2, 6, 8
-	x, _ := d.NewTensorDesc(n, c, h, w)
-	y, _ := d.NewTensorDesc(n, c, h/2, w/2)
-	pool, err := d.NewMaxPoolDesc(2, 2, 0, 0, 2, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	xs := make([]float32, n*c*h*w)
-	for i := range xs {
-		xs[i] = float32(i%97) + rng.Float32() // distinct maxima
-	}
-	xp := upload(t, d, xs)
-	yp, _ := d.Alloc(y.Bytes())
-	if err := d.PoolForward(pool, 1, x, xp, 0, y, yp); err != nil {
-		t.Fatal(err)
-	}
-	want := make([]float32, n*c*(h/2)*(w/2))
-	argmax := make([]int, len(want))
-	for p := 0; p < n*c; p++ {
-		for i := 0; i < h/2; i++ {
-			for j := 0; j < w/2; j++ {
-				o := (p*(h/2)+i)*(w/2) + j
-				want[o] = float32(math.Inf(-1))
-				for r := 0; r < 2; r++ {
-					for s := 0; s < 2; s++ {
-						idx := (p*h+2*i+r)*w + 2*j + s
-						if xs[idx] > want[o] {
-							want[o], argmax[o] = xs[idx], idx
-						}
-					}
-				}
-			}
-		}
-	}
-	compare(t, "PoolForward", download(t, d, yp, len(want)), want, 0)
-	dys := smallInts(rng, len(want))
-	dyp := upload(t, d, dys)
-	dxp, _ := d.Alloc(x.Bytes())
-	if err := d.PoolBackward(pool, 1, y, yp, y, dyp, x, xp, 0, x, dxp); err != nil {
-		t.Fatal(err)
-	}
-	dxWant := make([]float32, len(xs))
-	for o, idx := range argmax {
-		dxWant[idx] += dys[o]
-	}
-	compare(t, "PoolBackward", download(t, d, dxp, len(xs)), dxWant, 0)
-
-	// Softmax over each image's 10 logits (N×10×1×1), forward and backward.
-	logits, _ := d.NewTensorDesc(5, 10, 1, 1)
-	ls := make([]float32, 50)
-	for i := range ls {
-		ls[i] = 4*rng.Float32() - 2
-	}
-	lp := upload(t, d, ls)
-	pp, _ := d.Alloc(logits.Bytes())
-	if err := d.SoftmaxForward(SoftmaxAccurate, SoftmaxChannel, 1, logits, lp, 0, logits, pp); err != nil {
-		t.Fatal(err)
-	}
-	probs := download(t, d, pp, 50)
-	wantP := make([]float32, 50)
-	for img := 0; img < 5; img++ {
-		var sum float64
-		for j := 0; j < 10; j++ {
-			sum += math.Exp(float64(ls[img*10+j]))
-		}
-		for j := 0; j < 10; j++ {
-			wantP[img*10+j] = float32(math.Exp(float64(ls[img*10+j])) / sum)
-		}
-	}
-	compare(t, "SoftmaxForward", probs, wantP, 1e-6)
-	gs := smallInts(rng, 50)
-	gp := upload(t, d, gs)
-	dlp, _ := d.Alloc(logits.Bytes())
-	if err := d.SoftmaxBackward(SoftmaxAccurate, SoftmaxChannel, 1, logits, pp, logits, gp, 0, logits, dlp); err != nil {
-		t.Fatal(err)
-	}
-	wantG := make([]float32, 50)
-	for img := 0; img < 5; img++ {
-		var dot float64
-		for j := 0; j < 10; j++ {
-			dot += float64(gs[img*10+j]) * float64(probs[img*10+j])
-		}
-		for j := 0; j < 10; j++ {
-			wantG[img*10+j] = float32(float64(probs[img*10+j]) * (float64(gs[img*10+j]) - dot))
-		}
-	}
-	compare(t, "SoftmaxBackward", download(t, d, dlp, 50), wantG, 1e-5)
 }
 
 // TestGPUCaptureAfterFree is TestFreeForgetsGraphs on the device: a key

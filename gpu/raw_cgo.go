@@ -421,15 +421,6 @@ func cudnnConvOutputDim(cd, x, w uintptr) ([4]int, int) {
 	return [4]int{int(n), int(c), int(h), int(wd)}, int(r)
 }
 
-func cudnnNewPool2d(mode, nan, wh, ww, padH, padW, sh, sw int) (uintptr, int) {
-	var p C.uintptr_t
-	r := C.vg_cudnnNewPool2d(&p, C.int(mode), C.int(nan), C.int(wh), C.int(ww), C.int(padH), C.int(padW),
-		C.int(sh), C.int(sw))
-	return uintptr(p), int(r)
-}
-
-func cudnnDestroyPool(p uintptr) int { return int(C.vg_cudnnDestroyPool(uptr(p))) }
-
 func cudnnConvAlgoMax(ctx, h uintptr, kind int) (int, int) {
 	var n C.int
 	r := C.vg_cudnnConvAlgoMax(uptr(ctx), uptr(h), C.int(kind), &n)
@@ -488,34 +479,4 @@ func cudnnConvBackwardBias(ctx, h uintptr, alpha float32, dyd uintptr, dy Device
 	db DevicePtr) int {
 	return int(C.vg_cudnnConvBackwardBias(uptr(ctx), uptr(h), C.float(alpha), uptr(dyd), cdev(dy), C.float(beta),
 		uptr(dbd), cdev(db)))
-}
-
-func cudnnPoolingForward(ctx, h, p uintptr, alpha float32, xd uintptr, x DevicePtr, beta float32, yd uintptr,
-	y DevicePtr) int {
-	return int(C.vg_cudnnPoolingForward(uptr(ctx), uptr(h), uptr(p), C.float(alpha), uptr(xd), cdev(x),
-		C.float(beta), uptr(yd), cdev(y)))
-}
-
-func cudnnPoolingBackward(ctx, h, p uintptr, alpha float32, yd uintptr, y DevicePtr, dyd uintptr, dy DevicePtr,
-	xd uintptr, x DevicePtr, beta float32, dxd uintptr, dx DevicePtr) int {
-	return int(C.vg_cudnnPoolingBackward(uptr(ctx), uptr(h), uptr(p), C.float(alpha), uptr(yd), cdev(y),
-		uptr(dyd), cdev(dy), uptr(xd), cdev(x), C.float(beta), uptr(dxd), cdev(dx)))
-}
-
-func cudnnSoftmaxForward(ctx, h uintptr, algo, mode int, alpha float32, xd uintptr, x DevicePtr, beta float32,
-	yd uintptr, y DevicePtr) int {
-	return int(C.vg_cudnnSoftmaxForward(uptr(ctx), uptr(h), C.int(algo), C.int(mode), C.float(alpha), uptr(xd),
-		cdev(x), C.float(beta), uptr(yd), cdev(y)))
-}
-
-func cudnnSoftmaxBackward(ctx, h uintptr, algo, mode int, alpha float32, yd uintptr, y DevicePtr, dyd uintptr,
-	dy DevicePtr, beta float32, dxd uintptr, dx DevicePtr) int {
-	return int(C.vg_cudnnSoftmaxBackward(uptr(ctx), uptr(h), C.int(algo), C.int(mode), C.float(alpha), uptr(yd),
-		cdev(y), uptr(dyd), cdev(dy), C.float(beta), uptr(dxd), cdev(dx)))
-}
-
-func cudnnAddTensor(ctx, h uintptr, alpha float32, ad uintptr, a DevicePtr, beta float32, cd uintptr,
-	c DevicePtr) int {
-	return int(C.vg_cudnnAddTensor(uptr(ctx), uptr(h), C.float(alpha), uptr(ad), cdev(a), C.float(beta),
-		uptr(cd), cdev(c)))
 }

@@ -66,10 +66,6 @@ typedef cudnnMathType_t vg_cudnnMathType_t;
 typedef cudnnConvolutionFwdAlgo_t vg_cudnnConvolutionFwdAlgo_t;
 typedef cudnnConvolutionBwdDataAlgo_t vg_cudnnConvolutionBwdDataAlgo_t;
 typedef cudnnConvolutionBwdFilterAlgo_t vg_cudnnConvolutionBwdFilterAlgo_t;
-typedef cudnnPoolingMode_t vg_cudnnPoolingMode_t;
-typedef cudnnNanPropagation_t vg_cudnnNanPropagation_t;
-typedef cudnnSoftmaxAlgorithm_t vg_cudnnSoftmaxAlgorithm_t;
-typedef cudnnSoftmaxMode_t vg_cudnnSoftmaxMode_t;
 typedef cudnnConvolutionFwdAlgoPerf_t vg_fwdPerf;
 typedef cudnnConvolutionBwdDataAlgoPerf_t vg_bwdDataPerf;
 typedef cudnnConvolutionBwdFilterAlgoPerf_t vg_bwdFilterPerf;
@@ -82,10 +78,6 @@ typedef int vg_cudnnMathType_t;
 typedef int vg_cudnnConvolutionFwdAlgo_t;
 typedef int vg_cudnnConvolutionBwdDataAlgo_t;
 typedef int vg_cudnnConvolutionBwdFilterAlgo_t;
-typedef int vg_cudnnPoolingMode_t;
-typedef int vg_cudnnNanPropagation_t;
-typedef int vg_cudnnSoftmaxAlgorithm_t;
-typedef int vg_cudnnSoftmaxMode_t;
 typedef struct vg_algoPerf vg_fwdPerf;
 typedef struct vg_algoPerf vg_bwdDataPerf;
 typedef struct vg_algoPerf vg_bwdFilterPerf;
@@ -122,7 +114,6 @@ typedef struct cudnnContext *vg_dnn_t;
 typedef struct cudnnTensorStruct *vg_tensor_t;
 typedef struct cudnnFilterStruct *vg_filter_t;
 typedef struct cudnnConvolutionStruct *vg_conv_t;
-typedef struct cudnnPoolingStruct *vg_pool_t;
 
 // ---- function-pointer types, one per symbol -------------------------------
 
@@ -235,20 +226,6 @@ typedef vg_cudnnStatus_t (*pf_cudnnConvolutionBackwardFilter)(vg_dnn_t, const vo
 	vg_filter_t, void *);
 typedef vg_cudnnStatus_t (*pf_cudnnConvolutionBackwardBias)(vg_dnn_t, const void *, vg_tensor_t, const void *,
 	const void *, vg_tensor_t, void *);
-typedef vg_cudnnStatus_t (*pf_cudnnCreatePoolingDescriptor)(vg_pool_t *);
-typedef vg_cudnnStatus_t (*pf_cudnnSetPooling2dDescriptor)(vg_pool_t, vg_cudnnPoolingMode_t,
-	vg_cudnnNanPropagation_t, int, int, int, int, int, int);
-typedef vg_cudnnStatus_t (*pf_cudnnDestroyPoolingDescriptor)(vg_pool_t);
-typedef vg_cudnnStatus_t (*pf_cudnnPoolingForward)(vg_dnn_t, vg_pool_t, const void *, vg_tensor_t, const void *,
-	const void *, vg_tensor_t, void *);
-typedef vg_cudnnStatus_t (*pf_cudnnPoolingBackward)(vg_dnn_t, vg_pool_t, const void *, vg_tensor_t, const void *,
-	vg_tensor_t, const void *, vg_tensor_t, const void *, const void *, vg_tensor_t, void *);
-typedef vg_cudnnStatus_t (*pf_cudnnSoftmaxForward)(vg_dnn_t, vg_cudnnSoftmaxAlgorithm_t, vg_cudnnSoftmaxMode_t,
-	const void *, vg_tensor_t, const void *, const void *, vg_tensor_t, void *);
-typedef vg_cudnnStatus_t (*pf_cudnnSoftmaxBackward)(vg_dnn_t, vg_cudnnSoftmaxAlgorithm_t, vg_cudnnSoftmaxMode_t,
-	const void *, vg_tensor_t, const void *, vg_tensor_t, const void *, const void *, vg_tensor_t, void *);
-typedef vg_cudnnStatus_t (*pf_cudnnAddTensor)(vg_dnn_t, const void *, vg_tensor_t, const void *, const void *,
-	vg_tensor_t, void *);
 
 // ---- the symbol table -------------------------------------------------------
 
@@ -340,15 +317,7 @@ typedef vg_cudnnStatus_t (*pf_cudnnAddTensor)(vg_dnn_t, const void *, vg_tensor_
 	X(CUDNN, cudnnConvolutionForward, 1, "cudnnConvolutionForward", "") \
 	X(CUDNN, cudnnConvolutionBackwardData, 1, "cudnnConvolutionBackwardData", "") \
 	X(CUDNN, cudnnConvolutionBackwardFilter, 1, "cudnnConvolutionBackwardFilter", "") \
-	X(CUDNN, cudnnConvolutionBackwardBias, 1, "cudnnConvolutionBackwardBias", "") \
-	X(CUDNN, cudnnCreatePoolingDescriptor, 1, "cudnnCreatePoolingDescriptor", "") \
-	X(CUDNN, cudnnSetPooling2dDescriptor, 1, "cudnnSetPooling2dDescriptor", "") \
-	X(CUDNN, cudnnDestroyPoolingDescriptor, 1, "cudnnDestroyPoolingDescriptor", "") \
-	X(CUDNN, cudnnPoolingForward, 1, "cudnnPoolingForward", "") \
-	X(CUDNN, cudnnPoolingBackward, 1, "cudnnPoolingBackward", "") \
-	X(CUDNN, cudnnSoftmaxForward, 1, "cudnnSoftmaxForward", "") \
-	X(CUDNN, cudnnSoftmaxBackward, 1, "cudnnSoftmaxBackward", "") \
-	X(CUDNN, cudnnAddTensor, 1, "cudnnAddTensor", "")
+	X(CUDNN, cudnnConvolutionBackwardBias, 1, "cudnnConvolutionBackwardBias", "")
 
 #define VG_ENUM_ROW(lib, id, req, name, alt) VG_##id,
 enum { VG_SYMBOLS(VG_ENUM_ROW) VG_NSYM };
@@ -751,22 +720,6 @@ static inline int vg_cudnnDestroyConv(uintptr_t cd) { return VG_F(cudnnDestroyCo
 static inline int vg_cudnnConvOutputDim(uintptr_t cd, uintptr_t x, uintptr_t w, int *n, int *c, int *h, int *wd) {
 	return VG_F(cudnnGetConvolution2dForwardOutputDim)((vg_conv_t)cd, (vg_tensor_t)x, (vg_filter_t)w, n, c, h, wd);
 }
-static inline int vg_cudnnNewPool2d(uintptr_t *p, int mode, int nan, int wh, int ww, int padh, int padw, int sh, int sw) {
-	vg_pool_t d = NULL;
-	int r = VG_F(cudnnCreatePoolingDescriptor)(&d);
-	if (r != 0) {
-		return r;
-	}
-	r = VG_F(cudnnSetPooling2dDescriptor)(d, (vg_cudnnPoolingMode_t)mode, (vg_cudnnNanPropagation_t)nan, wh, ww,
-		padh, padw, sh, sw);
-	if (r != 0) {
-		VG_F(cudnnDestroyPoolingDescriptor)(d);
-		return r;
-	}
-	*p = (uintptr_t)d;
-	return 0;
-}
-static inline int vg_cudnnDestroyPool(uintptr_t p) { return VG_F(cudnnDestroyPoolingDescriptor)((vg_pool_t)p); }
 
 // Convolution kinds for the algorithm and workspace queries.
 #define VG_CONV_FWD 0
@@ -869,36 +822,6 @@ static inline int vg_cudnnConvBackwardBias(uintptr_t ctx, uintptr_t h, float alp
 	VG_CTX(ctx);
 	return VG_F(cudnnConvolutionBackwardBias)((vg_dnn_t)h, &alpha, (vg_tensor_t)dyd, VG_PTR(dy), &beta,
 		(vg_tensor_t)dbd, VG_PTR(db));
-}
-static inline int vg_cudnnPoolingForward(uintptr_t ctx, uintptr_t h, uintptr_t p, float alpha, uintptr_t xd,
-	vg_devptr x, float beta, uintptr_t yd, vg_devptr y) {
-	VG_CTX(ctx);
-	return VG_F(cudnnPoolingForward)((vg_dnn_t)h, (vg_pool_t)p, &alpha, (vg_tensor_t)xd, VG_PTR(x), &beta,
-		(vg_tensor_t)yd, VG_PTR(y));
-}
-static inline int vg_cudnnPoolingBackward(uintptr_t ctx, uintptr_t h, uintptr_t p, float alpha, uintptr_t yd,
-	vg_devptr y, uintptr_t dyd, vg_devptr dy, uintptr_t xd, vg_devptr x, float beta, uintptr_t dxd, vg_devptr dx) {
-	VG_CTX(ctx);
-	return VG_F(cudnnPoolingBackward)((vg_dnn_t)h, (vg_pool_t)p, &alpha, (vg_tensor_t)yd, VG_PTR(y),
-		(vg_tensor_t)dyd, VG_PTR(dy), (vg_tensor_t)xd, VG_PTR(x), &beta, (vg_tensor_t)dxd, VG_PTR(dx));
-}
-static inline int vg_cudnnSoftmaxForward(uintptr_t ctx, uintptr_t h, int algo, int mode, float alpha, uintptr_t xd,
-	vg_devptr x, float beta, uintptr_t yd, vg_devptr y) {
-	VG_CTX(ctx);
-	return VG_F(cudnnSoftmaxForward)((vg_dnn_t)h, (vg_cudnnSoftmaxAlgorithm_t)algo, (vg_cudnnSoftmaxMode_t)mode,
-		&alpha, (vg_tensor_t)xd, VG_PTR(x), &beta, (vg_tensor_t)yd, VG_PTR(y));
-}
-static inline int vg_cudnnSoftmaxBackward(uintptr_t ctx, uintptr_t h, int algo, int mode, float alpha, uintptr_t yd,
-	vg_devptr y, uintptr_t dyd, vg_devptr dy, float beta, uintptr_t dxd, vg_devptr dx) {
-	VG_CTX(ctx);
-	return VG_F(cudnnSoftmaxBackward)((vg_dnn_t)h, (vg_cudnnSoftmaxAlgorithm_t)algo, (vg_cudnnSoftmaxMode_t)mode,
-		&alpha, (vg_tensor_t)yd, VG_PTR(y), (vg_tensor_t)dyd, VG_PTR(dy), &beta, (vg_tensor_t)dxd, VG_PTR(dx));
-}
-static inline int vg_cudnnAddTensor(uintptr_t ctx, uintptr_t h, float alpha, uintptr_t ad, vg_devptr a, float beta,
-	uintptr_t cd, vg_devptr c) {
-	VG_CTX(ctx);
-	return VG_F(cudnnAddTensor)((vg_dnn_t)h, &alpha, (vg_tensor_t)ad, VG_PTR(a), &beta, (vg_tensor_t)cd,
-		VG_PTR(c));
 }
 
 #endif // VG_CUDA_H

@@ -475,9 +475,6 @@ struct tensor {
 struct conv {
 	int padh, padw, u, v, dh, dw, math;
 };
-struct pool {
-	int mode, nan, wh, ww, padh, padw, sh, sw;
-};
 #endif
 
 #ifdef FAKE_CUDNN_SHIM
@@ -542,96 +539,6 @@ int cudnnSetFilter4dDescriptor(void *f, int dtype, int format, int k, int c, int
 int cudnnDestroyFilterDescriptor(void *f) {
 	free(f);
 	fake_dnn_live--;
-	return 0;
-}
-int cudnnCreatePoolingDescriptor(void **p) {
-	*p = calloc(1, sizeof(struct pool));
-	fake_dnn_live++;
-	return 0;
-}
-int cudnnSetPooling2dDescriptor(void *p, int mode, int nan, int wh, int ww, int padh, int padw, int sh, int sw) {
-	*(struct pool *)p = (struct pool){mode, nan, wh, ww, padh, padw, sh, sw};
-	logf_("pool mode=%d nan=%d window=%d,%d pad=%d,%d stride=%d,%d", mode, nan, wh, ww, padh, padw, sh, sw);
-	return 0;
-}
-int cudnnDestroyPoolingDescriptor(void *p) {
-	free(p);
-	fake_dnn_live--;
-	return 0;
-}
-// Max pooling, NCHW, no padding.
-int cudnnPoolingForward(void *h, void *pd, const void *alpha, void *xd, const void *x, const void *beta, void *yd,
-	void *y) {
-	(void)h;
-	struct pool *p = pd;
-	struct tensor *xt = xd, *yt = yd;
-	const float *X = x;
-	float *Y = y, a = *(const float *)alpha, b = *(const float *)beta;
-	for (int n = 0; n < yt->n; n++)
-		for (int c = 0; c < yt->c; c++)
-			for (int i = 0; i < yt->h; i++)
-				for (int j = 0; j < yt->w; j++) {
-					float m = -INFINITY;
-					for (int r = 0; r < p->wh; r++)
-						for (int s = 0; s < p->ww; s++) {
-							float v = X[((n * xt->c + c) * xt->h + i * p->sh + r) * xt->w + j * p->sw + s];
-							m = v > m ? v : m;
-						}
-					float *out = &Y[((n * yt->c + c) * yt->h + i) * yt->w + j];
-					*out = b == 0 ? a * m : a * m + b * *out;
-				}
-	return 0;
-}
-int cudnnPoolingBackward(void *h, void *p, const void *alpha, void *yd, const void *y, void *dyd, const void *dy,
-	void *xd, const void *x, const void *beta, void *dxd, void *dx) {
-	(void)h, (void)p, (void)yd, (void)y, (void)dyd, (void)dy, (void)xd, (void)x, (void)dxd, (void)dx;
-	logf_("pool backward alpha=%g beta=%g", (double)*(const float *)alpha, (double)*(const float *)beta);
-	return 0;
-}
-// Softmax over C*H*W of each image (CUDNN_SOFTMAX_MODE_INSTANCE).
-int cudnnSoftmaxForward(void *h, int algo, int mode, const void *alpha, void *xd, const void *x, const void *beta,
-	void *yd, void *y) {
-	(void)h, (void)yd;
-	if (mode != 0 || algo != 1) {
-		return 3000;
-	}
-	struct tensor *t = xd;
-	int per = t->c * t->h * t->w;
-	const float *X = x;
-	float *Y = y, a = *(const float *)alpha, b = *(const float *)beta;
-	for (int n = 0; n < t->n; n++) {
-		float m = -INFINITY, sum = 0;
-		for (int i = 0; i < per; i++) m = X[n * per + i] > m ? X[n * per + i] : m;
-		for (int i = 0; i < per; i++) sum += expf(X[n * per + i] - m);
-		for (int i = 0; i < per; i++) {
-			float v = expf(X[n * per + i] - m) / sum;
-			Y[n * per + i] = b == 0 ? a * v : a * v + b * Y[n * per + i];
-		}
-	}
-	return 0;
-}
-int cudnnSoftmaxBackward(void *h, int algo, int mode, const void *alpha, void *yd, const void *y, void *dyd,
-	const void *dy, const void *beta, void *dxd, void *dx) {
-	(void)h, (void)yd, (void)y, (void)dyd, (void)dy, (void)dxd, (void)dx;
-	logf_("softmax backward algo=%d mode=%d alpha=%g beta=%g", algo, mode, (double)*(const float *)alpha,
-		(double)*(const float *)beta);
-	return 0;
-}
-// C = alpha*A + beta*C, A broadcast where it has size 1.
-int cudnnAddTensor(void *h, const void *alpha, void *ad, const void *A, const void *beta, void *cd, void *C) {
-	(void)h;
-	struct tensor *at = ad, *ct = cd;
-	const float *a = A;
-	float *c = C, al = *(const float *)alpha, be = *(const float *)beta;
-	for (int n = 0; n < ct->n; n++)
-		for (int ch = 0; ch < ct->c; ch++)
-			for (int i = 0; i < ct->h; i++)
-				for (int j = 0; j < ct->w; j++) {
-					int ai = (((at->n == 1 ? 0 : n) * at->c + (at->c == 1 ? 0 : ch)) * at->h +
-						     (at->h == 1 ? 0 : i)) * at->w + (at->w == 1 ? 0 : j);
-					float *out = &c[((n * ct->c + ch) * ct->h + i) * ct->w + j];
-					*out = al * a[ai] + be * *out;
-				}
 	return 0;
 }
 #endif // FAKE_CUDNN_OPS
