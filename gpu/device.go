@@ -16,7 +16,7 @@ const (
 	cuDeviceAttrCCMajor = 75 // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR
 	cuDeviceAttrCCMinor = 76 // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR
 
-	cuStreamDefault     = 0 // CU_STREAM_DEFAULT: blocking, ordered with the legacy default stream
+	cuStreamNonBlocking = 1 // CU_STREAM_NON_BLOCKING: not ordered with the legacy default stream
 	cuEventDefault      = 0 // CU_EVENT_DEFAULT: records timing
 	cuCaptureModeGlobal = 0 // CU_STREAM_CAPTURE_MODE_GLOBAL
 
@@ -484,9 +484,12 @@ func (d *Device) DownloadInt32(dst []int32, src DevicePtr) error {
 	return d.download("DownloadInt32", unsafe.Pointer(unsafe.SliceData(dst)), src, 4*len(dst))
 }
 
-// upload and download use the synchronous copies, which run on the legacy
-// default stream. The device's stream is a blocking stream
-// (CU_STREAM_DEFAULT), so those copies are ordered with its work.
+// The device's stream does not wait for the legacy default stream, where
+// the synchronous copies (cuMemcpyHtoD_v2, cuMemcpyDtoH_v2) run, nor the
+// legacy stream for it (CU_STREAM_NON_BLOCKING; see newStream). So upload
+// queues its copy on the device's stream and waits for it, and download
+// waits for the stream before its synchronous copy, which then completes
+// before it returns.
 func (d *Device) upload(op string, dst DevicePtr, src unsafe.Pointer, n int) error {
 	if n == 0 {
 		return nil
@@ -494,8 +497,10 @@ func (d *Device) upload(op string, dst DevicePtr, src unsafe.Pointer, n int) err
 	if d.closed.Load() {
 		return errClosed
 	}
-	d.checkRange(op, dst, n)
-	return cuCheck("cuMemcpyHtoD_v2", fmt.Sprintf("%d bytes", n), cuMemcpyHtoD(d.ctx, dst, src, n))
+	if err := d.stream.upload(op, dst, src, n); err != nil {
+		return err
+	}
+	return d.stream.Synchronize()
 }
 
 func (d *Device) download(op string, dst unsafe.Pointer, src DevicePtr, n int) error {
@@ -506,5 +511,8 @@ func (d *Device) download(op string, dst unsafe.Pointer, src DevicePtr, n int) e
 		return errClosed
 	}
 	d.checkRange(op, src, n)
+	if err := d.stream.Synchronize(); err != nil {
+		return err
+	}
 	return cuCheck("cuMemcpyDtoH_v2", fmt.Sprintf("%d bytes", n), cuMemcpyDtoH(d.ctx, dst, src, n))
 }

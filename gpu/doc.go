@@ -53,8 +53,12 @@
 // table of library functions, filled once per process.
 //
 // All work is issued to the device's stream and runs asynchronously, in
-// order. The synchronous copies (Device.Upload*, Device.Download*) are
-// ordered with the stream; Download* waits for the work before it.
+// order. The stream is non-blocking (CU_STREAM_NON_BLOCKING): it does not
+// wait for the legacy default stream, so a library that queues work there
+// while the stream records a graph cannot invalidate the capture. The
+// synchronous copies (Device.Upload*, Device.Download*) order themselves
+// with the stream and wait for it: Upload* queues its copy there and
+// waits, Download* waits for the work before it, then copies.
 // Goroutines may call a Device from any OS thread: each call makes the
 // device's context current on its thread first.
 //

@@ -224,7 +224,7 @@ func fakeDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := 0
-	wantLog(t, &at, "retain", "stream create flags=0", "cublas create lt=0", "alloc 33554432", "cublas math 0", "cudnn create")
+	wantLog(t, &at, "retain", "stream create flags=1", "cublas create lt=0", "alloc 33554432", "cublas math 0", "cudnn create")
 
 	// Memory.
 	s := d.Stream()

@@ -72,7 +72,6 @@ func cudnnDestroyConv(uintptr) int                               { return noCgo 
 func cudnnConvOutputDim(uintptr, uintptr, uintptr) ([4]int, int) { return [4]int{}, noCgo }
 func cudnnConvAlgoMax(uintptr, uintptr, int) (int, int)          { return 0, noCgo }
 
-func cuMemcpyHtoD(uintptr, DevicePtr, unsafe.Pointer, int) int               { return noCgo }
 func cuMemcpyDtoH(uintptr, unsafe.Pointer, DevicePtr, int) int               { return noCgo }
 func cuMemcpyHtoDAsync(uintptr, DevicePtr, unsafe.Pointer, int, uintptr) int { return noCgo }
 func cuMemcpyDtoDAsync(uintptr, DevicePtr, DevicePtr, int, uintptr) int      { return noCgo }

@@ -201,12 +201,6 @@ func cuMemAlloc(ctx uintptr, n int) (DevicePtr, int) {
 
 func cuMemFree(ctx uintptr, p DevicePtr) int { return int(C.vg_cuMemFree(uptr(ctx), cdev(p))) }
 
-// cuMemcpyHtoD copies n bytes from host memory src (which may be Go memory:
-// the driver reads it during the call only) to dst.
-func cuMemcpyHtoD(ctx uintptr, dst DevicePtr, src unsafe.Pointer, n int) int {
-	return int(C.vg_cuMemcpyHtoD(uptr(ctx), cdev(dst), src, C.size_t(n)))
-}
-
 func cuMemcpyDtoH(ctx uintptr, dst unsafe.Pointer, src DevicePtr, n int) int {
 	return int(C.vg_cuMemcpyDtoH(uptr(ctx), dst, cdev(src), C.size_t(n)))
 }

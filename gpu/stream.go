@@ -24,11 +24,13 @@ type Stream struct {
 	capturing bool
 }
 
-// newStream creates a blocking stream (CU_STREAM_DEFAULT), so that the
-// synchronous copies, which use the legacy default stream, are ordered with
-// its work.
+// newStream creates a non-blocking stream (CU_STREAM_NON_BLOCKING): its work
+// is not ordered with the legacy default stream's, so that nothing a
+// library queues on the legacy stream while s records a graph joins s and
+// invalidates the capture. Device.Upload* and Download* order themselves
+// with s explicitly.
 func newStream(d *Device) (*Stream, error) {
-	h, r := cuStreamCreate(d.ctx, cuStreamDefault)
+	h, r := cuStreamCreate(d.ctx, cuStreamNonBlocking)
 	if err := cuCheck("cuStreamCreate", "", r); err != nil {
 		return nil, err
 	}

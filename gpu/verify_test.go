@@ -127,7 +127,7 @@ func verifySource(libs map[Library]bool) string {
 		assert("CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT", cuDeviceAttrSMCount)
 		assert("CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR", cuDeviceAttrCCMajor)
 		assert("CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR", cuDeviceAttrCCMinor)
-		assert("CU_STREAM_DEFAULT", cuStreamDefault)
+		assert("CU_STREAM_NON_BLOCKING", cuStreamNonBlocking)
 		assert("CU_EVENT_DEFAULT", cuEventDefault)
 		assert("CU_STREAM_CAPTURE_MODE_GLOBAL", cuCaptureModeGlobal)
 		assert("CU_JIT_ERROR_LOG_BUFFER", 5)

@@ -131,7 +131,6 @@ typedef vg_CUresult (*pf_cuCtxSetCurrent)(vg_ctx_t);
 typedef vg_CUresult (*pf_cuCtxSynchronize)(void);
 typedef vg_CUresult (*pf_cuMemAlloc_v2)(vg_devptr *, size_t);
 typedef vg_CUresult (*pf_cuMemFree_v2)(vg_devptr);
-typedef vg_CUresult (*pf_cuMemcpyHtoD_v2)(vg_devptr, const void *, size_t);
 typedef vg_CUresult (*pf_cuMemcpyDtoH_v2)(void *, vg_devptr, size_t);
 typedef vg_CUresult (*pf_cuMemcpyDtoDAsync_v2)(vg_devptr, vg_devptr, size_t, vg_stream_t);
 typedef vg_CUresult (*pf_cuMemcpyHtoDAsync_v2)(vg_devptr, const void *, size_t, vg_stream_t);
@@ -249,7 +248,6 @@ typedef vg_cudnnStatus_t (*pf_cudnnConvolutionBackwardBias)(vg_dnn_t, const void
 	X(CUDA, cuCtxSynchronize, 1, "cuCtxSynchronize", "") \
 	X(CUDA, cuMemAlloc_v2, 1, "cuMemAlloc_v2", "") \
 	X(CUDA, cuMemFree_v2, 1, "cuMemFree_v2", "") \
-	X(CUDA, cuMemcpyHtoD_v2, 1, "cuMemcpyHtoD_v2", "") \
 	X(CUDA, cuMemcpyDtoH_v2, 1, "cuMemcpyDtoH_v2", "") \
 	X(CUDA, cuMemcpyDtoDAsync_v2, 1, "cuMemcpyDtoDAsync_v2", "") \
 	X(CUDA, cuMemcpyHtoDAsync_v2, 1, "cuMemcpyHtoDAsync_v2", "") \
@@ -437,10 +435,6 @@ static inline int vg_cuMemAlloc(uintptr_t ctx, vg_devptr *p, size_t n) {
 static inline int vg_cuMemFree(uintptr_t ctx, vg_devptr p) {
 	VG_CTX(ctx);
 	return VG_F(cuMemFree_v2)(p);
-}
-static inline int vg_cuMemcpyHtoD(uintptr_t ctx, vg_devptr dst, const void *src, size_t n) {
-	VG_CTX(ctx);
-	return VG_F(cuMemcpyHtoD_v2)(dst, src, n);
 }
 static inline int vg_cuMemcpyDtoH(uintptr_t ctx, void *dst, vg_devptr src, size_t n) {
 	VG_CTX(ctx);

@@ -145,11 +145,6 @@ int cuMemFree_v2(devptr p) {
 	free(m);
 	return 0;
 }
-int cuMemcpyHtoD_v2(devptr dst, const void *src, size_t n) {
-	CTX();
-	memcpy((void *)(uintptr_t)dst, src, n);
-	return 0;
-}
 int cuMemcpyDtoH_v2(void *dst, devptr src, size_t n) {
 	CTX();
 	memcpy(dst, (void *)(uintptr_t)src, n);
