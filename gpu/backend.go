@@ -65,9 +65,11 @@ type Backend struct {
 	// each graph holds.
 	calls      uint64
 	graphCalls map[string]int
-	recording  bool             // inside Capture's first run of f
+	inCapture  bool             // inside Capture's f
+	keepTape   bool             // inside Capture's first run of f, which keeps its calls
 	tape       []tapeStep       // what that run queued, to be replayed under capture
 	tapeUses   map[*devBuf]bool // the whole buffers that run named
+	warned     bool             // the warning that graphs are off was written
 
 	// dry, set only by tests, receives kernel launches instead of the
 	// device, and every other device call is skipped.
@@ -93,6 +95,14 @@ type Options struct {
 	// its own name instead of the next waiting call's. For debugging: it
 	// removes all overlap of host and device.
 	CheckEachOp bool
+	// NoGraphs makes Capture run its f every time instead of recording
+	// it as a CUDA graph and replaying that. VATGPU_GRAPHS=off in the
+	// environment sets it too; a failed recording sets it for the rest of
+	// the backend's life (see Capture).
+	NoGraphs bool
+	// Warn receives the one-line warning Capture gives when a recording
+	// fails and graphs are turned off; nil writes it to stderr.
+	Warn func(msg string)
 }
 
 var _ layers.Backend = (*Backend)(nil)
@@ -118,6 +128,11 @@ func NewBackend(index int, opts Options) (*Backend, error) {
 }
 
 func newBackend(d *Device, opts Options) (*Backend, error) {
+	off, err := graphsFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	opts.NoGraphs = opts.NoGraphs || off
 	b := &Backend{d: d, s: d.Stream(), opts: opts,
 		name:   fmt.Sprintf("gpu %d: %s", d.Info().Index, d.Info().Name),
 		convs:  map[layers.ConvShape]*convPlan{},
@@ -179,7 +194,7 @@ func (b *Backend) do(op string, issue func() error) {
 	if b.err != nil || b.dry != nil {
 		return
 	}
-	if b.recording {
+	if b.keepTape {
 		b.tape = append(b.tape, tapeStep{op, issue})
 	}
 	b.calls++
@@ -187,7 +202,7 @@ func (b *Backend) do(op string, issue func() error) {
 		b.fail(op, err)
 		return
 	}
-	if b.opts.CheckEachOp && !b.recording {
+	if b.opts.CheckEachOp && !b.keepTape {
 		b.fail(op, b.s.Synchronize())
 	}
 }
@@ -211,7 +226,7 @@ func (b *Backend) launch(op string, k kernelID, grid, block int, args ...any) {
 // noCapture panics when op is called inside Capture's f, where it cannot be
 // recorded: it allocates, frees, synchronises or reads host memory.
 func (b *Backend) noCapture(op string) {
-	if b.recording {
+	if b.inCapture {
 		panic("gpu: " + op + " inside Capture: f may only queue device work")
 	}
 }
@@ -245,7 +260,7 @@ func (b *Backend) buf(op, what string, x layers.Buf) *devBuf {
 	if d.base.freed {
 		panic(fmt.Sprintf("gpu: %s: %s was freed", op, what))
 	}
-	if b.recording {
+	if b.keepTape {
 		b.tapeUses[d.base] = true
 	}
 	return d

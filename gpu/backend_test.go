@@ -317,3 +317,45 @@ func TestBackendPanics(t *testing.T) {
 		b.ReLUForward(v, v, 5)
 	}()
 }
+
+// TestCaptureWithoutGraphs: with Options.NoGraphs (VATGPU_GRAPHS=off),
+// Capture runs f on every call and keeps no graph, and f may still not
+// call what a recording could not hold.
+func TestCaptureWithoutGraphs(t *testing.T) {
+	b, launches := newDry(t)
+	b.opts.NoGraphs = true
+	x := b.Alloc(10)
+	calls := 0
+	for range 3 {
+		if err := b.Capture("step", func() { calls++; b.ReLUForward(x, x, 10) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 3 || len(*launches) != 3 || len(b.graphs) != 0 {
+		t.Errorf("f ran %d times, %d launches, %d graphs; want 3, 3, 0", calls, len(*launches), len(b.graphs))
+	}
+	func() {
+		defer func() {
+			if r, _ := recover().(string); !strings.HasPrefix(r, "gpu: alloc inside Capture") {
+				t.Errorf("Alloc inside Capture without graphs: panic %q", r)
+			}
+		}()
+		b.Capture("alloc", func() { b.Alloc(3) })
+	}()
+	b.Alloc(3) // outside f again
+}
+
+func TestGraphsFromEnv(t *testing.T) {
+	for v, want := range map[string]string{"": "on", "on": "on", "1": "on", "off": "off", "OFF": "off", "0": "off",
+		"false": "off", "maybe": `gpu: VATGPU_GRAPHS="maybe": want on or off`} {
+		t.Setenv("VATGPU_GRAPHS", v)
+		off, err := graphsFromEnv()
+		got := map[bool]string{true: "off", false: "on"}[off]
+		if err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("VATGPU_GRAPHS=%q: %s, want %s", v, got, want)
+		}
+	}
+}

@@ -73,6 +73,17 @@
 // passed as Go pointers. Work can be recorded into a CUDA graph with
 // Stream.BeginCapture and Stream.EndCapture and replayed with Graph.Launch.
 //
+// # CUDA graphs
+//
+// Backend.Capture records a training step as a CUDA graph once and replays
+// it. If a recording fails, the backend says so in one line on stderr (or
+// to Options.Warn), records no error, and runs every later step without
+// graphs; the step whose recording failed was already computed by the
+// ordinary run that precedes each recording. VATGPU_GRAPHS=off in the
+// environment (or Options.NoGraphs) runs without graphs from the start,
+// VATGPU_GRAPHS=on (the default) with them; any other value makes
+// NewBackend fail.
+//
 // # Tests
 //
 // Tests that need a GPU skip with "gpu: no usable GPU: <reason>" where

@@ -85,6 +85,15 @@ func TestFakeCUDA(t *testing.T) {
 		{"nodevice", "TestFakeCUDAChild"},
 		// The GPU tests that the fakes can serve: they must pass, not skip.
 		{"gputests", "TestGPUMemory|TestGPUSgemm|TestGPUCaptureAfterFree"},
+		// Backend.Capture with graphs, and its fallback when a recording
+		// fails in each way FAKE_CAPTURE_FAIL can make it fail, or when
+		// VATGPU_GRAPHS=off turns graphs off.
+		{"capture", "TestFakeCUDAChild"},
+		{"capture-begin", "TestFakeCUDAChild"},
+		{"capture-launch", "TestFakeCUDAChild"},
+		{"capture-end", "TestFakeCUDAChild"},
+		{"capture-instantiate", "TestFakeCUDAChild"},
+		{"capture-graphsoff", "TestFakeCUDAChild"},
 	} {
 		t.Run(scenario.name, func(t *testing.T) {
 			logFile := filepath.Join(t.TempDir(), "fake.log")
@@ -97,6 +106,12 @@ func TestFakeCUDA(t *testing.T) {
 			)
 			if scenario.name == "nodevice" {
 				cmd.Env = append(cmd.Env, "FAKE_NO_DEVICE=1")
+			}
+			if how, ok := strings.CutPrefix(scenario.name, "capture-"); ok && how != "graphsoff" {
+				cmd.Env = append(cmd.Env, "FAKE_CAPTURE_FAIL="+how)
+			}
+			if scenario.name == "capture-graphsoff" {
+				cmd.Env = append(cmd.Env, "VATGPU_GRAPHS=off")
 			}
 			out, err := cmd.CombinedOutput()
 			passed := err == nil && !strings.Contains(string(out), "--- SKIP")
@@ -119,6 +134,8 @@ func TestFakeCUDAChild(t *testing.T) {
 		fakeDevice(t)
 	case "nodevice":
 		fakeNoDevice(t)
+	case "capture", "capture-begin", "capture-launch", "capture-end", "capture-instantiate", "capture-graphsoff":
+		fakeCapture(t, strings.TrimPrefix(strings.TrimPrefix(os.Getenv("VATGPU_FAKE_SCENARIO"), "capture"), "-"))
 	default:
 		t.Skip("run by TestFakeCUDA")
 	}
@@ -538,4 +555,78 @@ func fakeDNN(t *testing.T, d *Device) {
 	if err := bias.Close(); err != nil { // the rest are left to Device.Close
 		t.Error(err)
 	}
+}
+
+// fakeCapture runs a step through Backend.Capture three times. With graphs
+// (how == "") the step runs once and its graph is replayed twice. When the
+// recording fails (how names the way, see fake.c's FAKE_CAPTURE_FAIL) or
+// VATGPU_GRAPHS=off (how == "graphsoff"), no error is recorded, the stream
+// is left out of capture mode (the fake refuses to synchronise a
+// capturing stream), one warning is given (none when asked for), and
+// every call computes the step.
+func fakeCapture(t *testing.T, how string) {
+	var warnings []string
+	b, err := NewBackend(0, Options{Warn: func(m string) { warnings = append(warnings, m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := []float32{1, -2, 3, -4}
+	x, y, z := b.Alloc(4), b.Alloc(4), b.Alloc(4)
+	b.Upload(x, v)
+	calls := 0
+	step := func() {
+		calls++
+		b.Copy(y, x) // the fake runs copies, not kernels, and replays no copies
+		b.ReLUForward(z, y, 4)
+	}
+	got := make([]float32, 4)
+	for i := range 3 {
+		b.Upload(y, []float32{9, 9, 9, 9})
+		if err := b.Capture("step", step); err != nil {
+			t.Fatalf("call %d: Capture: %v", i, err)
+		}
+		b.Download(got, y)
+		if err := b.Sync(); err != nil {
+			t.Fatalf("call %d: Sync: %v", i, err)
+		}
+		// The first call's ordinary run copies; later calls copy only
+		// when they run f (the fake's replays copy nothing).
+		ran := fmt.Sprint(got) == fmt.Sprint(v)
+		if want := i == 0 || how != ""; ran != want {
+			t.Errorf("call %d: y = %v: the step ran %v, want %v", i, got, ran, want)
+		}
+	}
+	begins := countLog(t, "begin capture mode=0")
+	switch how {
+	case "":
+		if calls != 1 || len(warnings) != 0 || begins != 1 || countLog(t, "end capture 1 nodes") != 1 {
+			t.Errorf("with graphs: f ran %d times, %d warnings, %d captures; want 1, 0, 1", calls, len(warnings), begins)
+		}
+	case "graphsoff":
+		if calls != 3 || len(warnings) != 0 || begins != 0 {
+			t.Errorf("VATGPU_GRAPHS=off: f ran %d times, %d warnings %q, %d captures; want 3, 0, 0", calls, len(warnings), warnings, begins)
+		}
+	default:
+		want := map[string]string{"begin": "cuStreamBeginCapture_v2: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
+			"launch":      "capture step: relu forward: cuLaunchKernel(relu_forward",
+			"end":         "cuStreamEndCapture: CUDA_ERROR_STREAM_CAPTURE_INVALIDATED",
+			"instantiate": "cuGraphInstantiateWithFlags: CUDA_ERROR_INVALID_VALUE"}[how]
+		if calls != 3 || len(warnings) != 1 || !strings.Contains(warnings[0], want) ||
+			!strings.HasSuffix(warnings[0], "running every step without graphs from now on, as VATGPU_GRAPHS=off does") {
+			t.Errorf("capture failing at %s: f ran %d times, warnings %q; want 3 runs and one warning naming %q", how, calls, warnings, want)
+		}
+		if wantBegins := map[bool]int{true: 0, false: 1}[how == "begin"]; begins != wantBegins {
+			t.Errorf("%d captures begun, want %d", begins, wantBegins)
+		}
+		if how == "launch" {
+			from := 0
+			wantLog(t, &from, "begin capture mode=0", "capture copy 16", "end capture invalidated")
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	at := 0
+	wantLog(t, &at, "release live_allocs=0 live_bytes=0")
+	t.Logf("f ran %d times; warnings %q", calls, warnings)
 }

@@ -44,7 +44,16 @@ static int ctx_token;               // its address is the one context
 static __thread void *cur_ctx;      // the context current on this thread
 static int stream_token;            // its address is the one stream
 static long live_allocs, live_bytes;
-static int capturing;
+static int capturing, invalidated;
+
+// FAKE_CAPTURE_FAIL makes a capture fail as a real one can: "begin" (the
+// driver refuses to begin it), "launch" (a kernel launch is refused and
+// invalidates the capture), "end" (ending it reports it invalidated) or
+// "instantiate" (the graph does not instantiate).
+static int capture_fails(const char *how) {
+	const char *v = getenv("FAKE_CAPTURE_FAIL");
+	return v != NULL && strcmp(v, how) == 0;
+}
 
 #define CTX() \
 	do { \
@@ -117,6 +126,9 @@ int cuCtxSetCurrent(void *ctx) {
 }
 int cuCtxSynchronize(void) {
 	CTX();
+	if (capturing) {
+		return 900; // CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: not while a stream captures
+	}
 	return 0;
 }
 int cuMemAlloc_v2(devptr *p, size_t n) {
@@ -153,6 +165,10 @@ int cuMemcpyDtoH_v2(void *dst, devptr src, size_t n) {
 int cuMemcpyDtoDAsync_v2(devptr dst, devptr src, size_t n, void *s) {
 	CTX();
 	STREAM(s);
+	if (capturing) { // recorded, not run (and not replayed by this fake)
+		logf_("capture copy %zu", n);
+		return 0;
+	}
 	memmove((void *)(uintptr_t)dst, (void *)(uintptr_t)src, n);
 	return 0;
 }
@@ -168,6 +184,10 @@ int cuMemcpyHtoDAsync_v2(devptr dst, const void *src, size_t n, void *s) {
 int cuMemsetD32Async(devptr dst, unsigned int v, size_t n, void *s) {
 	CTX();
 	STREAM(s);
+	if (capturing) {
+		logf_("capture memset %zu", n);
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		((unsigned int *)(uintptr_t)dst)[i] = v;
 	}
@@ -194,6 +214,9 @@ int cuStreamDestroy_v2(void *s) {
 int cuStreamSynchronize(void *s) {
 	CTX();
 	STREAM(s);
+	if (capturing) {
+		return 900; // CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
+	}
 	return 0;
 }
 int cuEventCreate(void **e, unsigned int flags) {
@@ -302,6 +325,11 @@ int cuLaunchKernel(void *f, unsigned int gx, unsigned int gy, unsigned int gz, u
 		case 'p': k += snprintf(line + k, sizeof line - (size_t)k, "%#llx,", *(devptr *)p); break;
 		}
 	}
+	if (capturing && capture_fails("launch")) {
+		invalidated = 1;
+		logf_("capture refused %s", line);
+		return 900; // CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
+	}
 	if (capturing) {
 		if (recording.n < 16) {
 			snprintf(recording.lines[recording.n++], 512, "%s", line);
@@ -315,6 +343,10 @@ int cuLaunchKernel(void *f, unsigned int gx, unsigned int gy, unsigned int gz, u
 int cuStreamBeginCapture_v2(void *s, int mode) {
 	CTX();
 	STREAM(s);
+	if (capture_fails("begin")) {
+		logf_("begin capture refused");
+		return 900; // CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
+	}
 	capturing = 1;
 	recording.n = 0;
 	logf_("begin capture mode=%d", mode);
@@ -324,6 +356,12 @@ int cuStreamEndCapture(void *s, void **g) {
 	CTX();
 	STREAM(s);
 	capturing = 0;
+	if (invalidated || capture_fails("end")) {
+		invalidated = 0;
+		*g = NULL;
+		logf_("end capture invalidated");
+		return 901; // CUDA_ERROR_STREAM_CAPTURE_INVALIDATED
+	}
 	struct graph *gr = malloc(sizeof *gr);
 	*gr = recording;
 	*g = gr;
@@ -332,6 +370,10 @@ int cuStreamEndCapture(void *s, void **g) {
 }
 int cuGraphInstantiateWithFlags(void **exec, void *g, unsigned long long flags) {
 	CTX();
+	if (capture_fails("instantiate")) {
+		logf_("instantiate refused");
+		return 1; // CUDA_ERROR_INVALID_VALUE
+	}
 	struct graph *e = malloc(sizeof *e);
 	*e = *(struct graph *)g;
 	*exec = e;
@@ -366,6 +408,8 @@ int cuGetErrorName(int code, const char **s) {
 	case 201: *s = "CUDA_ERROR_INVALID_CONTEXT"; return 0;
 	case 218: *s = "CUDA_ERROR_INVALID_PTX"; return 0;
 	case 500: *s = "CUDA_ERROR_NOT_FOUND"; return 0;
+	case 900: *s = "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED"; return 0;
+	case 901: *s = "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED"; return 0;
 	}
 	*s = NULL;
 	return 1;
