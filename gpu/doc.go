@@ -20,14 +20,21 @@
 //  3. /usr/local/cuda/lib64 and /usr/local/cuda*/lib64;
 //  4. the nvidia/*/lib folders of Python site-packages (the pip wheels
 //     PyTorch installs, e.g. nvidia/cublas/lib, nvidia/cudnn/lib,
-//     nvidia/cu13/lib) under the usual prefixes, $VIRTUAL_ENV,
-//     $CONDA_PREFIX, ~/.local and $PYTHONPATH.
+//     nvidia/cu13/lib) under $VIRTUAL_ENV, $CONDA_PREFIX, the prefixes
+//     of the python3 programs on PATH (a virtualenv such as
+//     /opt/torch/.venv, found from its bin/ folder without running
+//     Python), ~/.local, the usual system prefixes, /opt/*/.venv and
+//     $PYTHONPATH.
 //
 // The sonames are libcuda.so.1; libcublas.so.13, .12, .11 (with the
 // libcublasLt of the same version preloaded from the same folder); and
 // libcudnn.so.9, .8 (with its sub-libraries preloaded from the same folder
 // with RTLD_GLOBAL, since libcudnn.so.9 dlopens them by soname). Probe
-// reports every file loaded. Driver symbols are looked up by their
+// reports every file loaded. What cuDNN loads later on its own by soname
+// (NVRTC, for its runtime-compiled engines) is found only where the loader
+// looks: in a pip-wheel installation, set LD_LIBRARY_PATH before starting
+// the program to what Report.LibraryPath lists (`vatgpu devices
+// --ld-library-path` prints it); the loader reads it only at start. Driver symbols are looked up by their
 // explicitly versioned names (cuMemAlloc_v2, ...), the ABI every newer
 // driver keeps.
 //

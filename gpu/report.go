@@ -162,6 +162,35 @@ func kernelDriverVersion(libcuda string) string {
 	return ""
 }
 
+// LibraryPath lists the folders a process needs on LD_LIBRARY_PATH so that
+// what cuBLAS and cuDNN load later by soname, on their own, is found: cuDNN
+// loads NVRTC for its runtime-compiled engines, for one, which the pip
+// wheels put in a folder of their own. They are the folders cuBLAS and
+// cuDNN were loaded from (unless the loader found them itself) and, where
+// one is a Python nvidia/<package>/lib folder, every nvidia/*/lib folder
+// beside it, in that order. The loader
+// reads LD_LIBRARY_PATH once, when a process starts, so it must be set
+// before the program runs: `vatgpu devices --ld-library-path` prints it.
+func (r Report) LibraryPath() []string {
+	var dirs []string
+	for _, l := range []LibraryReport{r.CUBLAS, r.CUDNN} {
+		if l.Origin == originLoader {
+			continue // the loader found it, and finds what it loads
+		}
+		for _, p := range l.Paths {
+			dir := filepath.Dir(p)
+			if !filepath.IsAbs(dir) {
+				continue
+			}
+			dirs = append(dirs, dir)
+			if nvidia := filepath.Dir(filepath.Dir(dir)); filepath.Base(dir) == "lib" && filepath.Base(nvidia) == "nvidia" {
+				dirs = append(dirs, globSorted(filepath.Join(nvidia, "*", "lib"))...)
+			}
+		}
+	}
+	return dedupe(dirs)
+}
+
 // String formats the report as a table for the vatgpu devices command.
 func (r Report) String() string {
 	if !r.Cgo {

@@ -47,10 +47,15 @@ func defaultSearchConfig() searchConfig {
 		CUDAGlobs:  []string{"/usr/local/cuda/lib64", "/usr/local/cuda*/lib64", "/usr/local/cuda*/targets/*/lib"},
 		PythonPath: splitPathList(os.Getenv("PYTHONPATH")),
 	}
+	var prefixes []string
 	for _, env := range []string{"VIRTUAL_ENV", "CONDA_PREFIX"} {
 		if p := os.Getenv(env); p != "" {
-			c.SiteGlobs = append(c.SiteGlobs, filepath.Join(p, "lib/python3*/site-packages"))
+			prefixes = append(prefixes, p)
 		}
+	}
+	prefixes = append(prefixes, pythonPrefixes(filepath.SplitList(os.Getenv("PATH")))...)
+	for _, p := range prefixes {
+		c.SiteGlobs = append(c.SiteGlobs, filepath.Join(p, "lib/python3*/site-packages"))
 	}
 	if home, err := os.UserHomeDir(); err == nil && home != "" {
 		c.SiteGlobs = append(c.SiteGlobs, filepath.Join(home, ".local/lib/python3*/site-packages"))
@@ -62,9 +67,54 @@ func defaultSearchConfig() searchConfig {
 		"/usr/lib/python3*/dist-packages",
 		"/usr/lib/python3/dist-packages",
 		"/opt/conda/lib/python3*/site-packages",
+		"/opt/*/.venv/lib/python3*/site-packages",
+		"/opt/*/venv/lib/python3*/site-packages",
+		"/opt/*/lib/python3*/site-packages",
 		"/root/.pyenv/versions/*/lib/python3*/site-packages",
 	)
+	c.SiteGlobs = dedupe(c.SiteGlobs)
 	return c
+}
+
+// pythonPrefixes returns the installation prefixes of the python3 (or
+// python) programs in the PATH folders, in PATH order, without running
+// them: the parent of each folder holding one (a virtualenv's bin/, as
+// /opt/torch/.venv/bin), and the parent of the folder its symbolic links
+// lead to (/usr/local/bin/python3 -> ../lib/python3.12/... is
+// /usr/local). A virtualenv's site-packages is under its own prefix, not
+// under the interpreter's it links to, so both are listed.
+func pythonPrefixes(path []string) []string {
+	var out []string
+	for _, dir := range path {
+		if dir == "" {
+			continue
+		}
+		for _, name := range []string{"python3", "python"} {
+			exe := filepath.Join(dir, name)
+			st, err := os.Stat(exe)
+			if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+				continue
+			}
+			out = append(out, filepath.Dir(filepath.Clean(dir)))
+			if real, err := filepath.EvalSymlinks(exe); err == nil {
+				out = append(out, filepath.Dir(filepath.Dir(real)))
+			}
+		}
+	}
+	return dedupe(out)
+}
+
+// dedupe keeps the first of equal strings, in order.
+func dedupe(list []string) []string {
+	seen := map[string]bool{}
+	out := list[:0:0]
+	for _, s := range list {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func splitPathList(s string) []string {

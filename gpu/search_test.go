@@ -258,3 +258,69 @@ func TestMissingSoname(t *testing.T) {
 		}
 	}
 }
+
+// TestPythonPrefixes: the python3 programs on PATH give the prefixes whose
+// site-packages hold the pip wheels, a virtualenv's own (found through
+// its bin/ folder) and the interpreter's it links to, without running
+// Python.
+func TestPythonPrefixes(t *testing.T) {
+	root := t.TempDir()
+	touch(t, root, "usr/bin/python3.12", "opt/torch/.venv/pyvenv.cfg", "noexec/bin/python3", "empty/bin/ls")
+	for _, p := range []string{"usr/bin/python3.12"} {
+		if err := os.Chmod(filepath.Join(root, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	venvBin := filepath.Join(root, "opt/torch/.venv/bin")
+	if err := os.MkdirAll(venvBin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "usr/bin/python3.12"), filepath.Join(venvBin, "python3")); err != nil {
+		t.Fatal(err)
+	}
+	path := []string{filepath.Join(root, "empty/bin"), venvBin, filepath.Join(root, "noexec/bin"), "", venvBin}
+	got := pythonPrefixes(path)
+	want := []string{filepath.Join(root, "opt/torch/.venv"), filepath.Join(root, "usr")}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("pythonPrefixes = %q, want %q", got, want)
+	}
+
+	// defaultSearchConfig looks under them.
+	t.Setenv("PATH", venvBin)
+	t.Setenv("VIRTUAL_ENV", "")
+	t.Setenv("CONDA_PREFIX", "")
+	cfg := defaultSearchConfig()
+	if first := filepath.Join(root, "opt/torch/.venv/lib/python3*/site-packages"); cfg.SiteGlobs[0] != first {
+		t.Errorf("first site-packages pattern %q, want %q", cfg.SiteGlobs[0], first)
+	}
+	if !contains(cfg.SiteGlobs, "/opt/*/.venv/lib/python3*/site-packages") {
+		t.Errorf("site-packages patterns lack the virtualenvs of /opt: %q", cfg.SiteGlobs)
+	}
+}
+
+// TestLibraryPath: the folders of cuBLAS and cuDNN, and the wheels' other
+// library folders beside a Python one, for LD_LIBRARY_PATH.
+func TestLibraryPath(t *testing.T) {
+	root := t.TempDir()
+	site := filepath.Join(root, "venv/lib/python3.12/site-packages/nvidia")
+	touch(t, root, "venv/lib/python3.12/site-packages/nvidia/cuda_nvrtc/lib/libnvrtc.so.13",
+		"venv/lib/python3.12/site-packages/nvidia/cudnn/lib/libcudnn.so.9",
+		"cuda/lib64/libcublas.so.13")
+	r := Report{
+		CUBLAS: LibraryReport{Lib: CUBLAS, Loaded: true, Origin: originCUDA,
+			Paths: []string{filepath.Join(root, "cuda/lib64/libcublasLt.so.13"), filepath.Join(root, "cuda/lib64/libcublas.so.13")}},
+		CUDNN: LibraryReport{Lib: CUDNN, Loaded: true, Origin: originPython,
+			Paths: []string{"libcudnn_graph.so.9", filepath.Join(site, "cudnn/lib/libcudnn.so.9")}},
+	}
+	want := []string{filepath.Join(root, "cuda/lib64"), filepath.Join(site, "cudnn/lib"), filepath.Join(site, "cuda_nvrtc/lib")}
+	if got := r.LibraryPath(); !reflect.DeepEqual(got, want) {
+		t.Errorf("LibraryPath:\n got %q\nwant %q", got, want)
+	}
+	r.CUBLAS.Origin = originLoader // found by the loader: not needed on the path
+	if got := r.LibraryPath(); !reflect.DeepEqual(got, want[1:]) {
+		t.Errorf("LibraryPath with cuBLAS from the loader:\n got %q\nwant %q", got, want[1:])
+	}
+	if got := (Report{}).LibraryPath(); len(got) != 0 {
+		t.Errorf("nothing loaded: LibraryPath %q", got)
+	}
+}
