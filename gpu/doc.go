@@ -94,7 +94,9 @@
 // # Tests
 //
 // Tests that need a GPU skip with "gpu: no usable GPU: <reason>" where
-// there is none. verify_test.go compiles vg_cuda.h against NVIDIA's real
-// headers when they are installed (or named by VATGPU_CUDA_INCLUDE), which
-// checks every function-pointer type, enum value and struct layout.
+// there is none. verify_test.go compiles vg_cuda.h (embedded in the test
+// binary) against NVIDIA's real headers when they are installed, in the
+// CUDA folders or the pip wheels' include folders (or named by
+// VATGPU_CUDA_INCLUDE), which checks every function-pointer type, enum
+// value, struct layout and the status names the headers define.
 package gpu

@@ -1,14 +1,23 @@
 package gpu
 
 import (
+	_ "embed"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
 )
+
+// vgCudaH is vg_cuda.h itself, so that the test binary checks it wherever
+// it runs (the GPU machine runs a gpu.test built elsewhere, without the
+// sources).
+//
+//go:embed vg_cuda.h
+var vgCudaH []byte
 
 // TestBindingsMatchHeaders compiles vg_cuda.h against NVIDIA's own headers,
 // where they are installed, with each library's enum aliases replaced by
@@ -17,11 +26,20 @@ import (
 //   - every function-pointer type pf_<id> against the declared type of <id>
 //     (return type, every parameter, enum types included);
 //   - the layout of the cuDNN algorithm-perf structs against vg_algoPerf;
-//   - every enum value this package hard-codes, in Go or in C.
+//   - every enum value this package hard-codes, in Go or in C;
+//   - the value of every status name in this package's tables
+//     (cuResultNames, dnnStatusNames) that the headers define. Names the
+//     headers lack, or define beyond the tables, are listed in the log:
+//     the tables are fallbacks (the driver and cuDNN name their statuses
+//     themselves), kept from the CUDA 12.6 and cuDNN 9.6 headers.
 //
 // Headers are looked for in VATGPU_CUDA_INCLUDE (colon-separated), else in
-// /usr/local/cuda*/include and /usr/include. A library whose header is
-// missing is left out; the test skips if all are.
+// /usr/local/cuda/include, /usr/local/cuda*/include, /usr/include and the
+// nvidia/*/include folders of the Python packages where the libraries are
+// searched (the pip wheels carry cudnn.h there). A library whose header is
+// missing, or does not preprocess with the others found (cudnn.h needs the
+// CUDA runtime's headers), is left out and the log says why; the test
+// skips, saying why, if all are.
 func TestBindingsMatchHeaders(t *testing.T) {
 	cc := os.Getenv("CC")
 	if cc == "" {
@@ -30,53 +48,159 @@ func TestBindingsMatchHeaders(t *testing.T) {
 	if _, err := exec.LookPath(cc); err != nil {
 		t.Skipf("no C compiler %q: %v", cc, err)
 	}
-	dirs := splitPathList(os.Getenv("VATGPU_CUDA_INCLUDE"))
-	if len(dirs) == 0 {
-		dirs = append([]string{"/usr/local/cuda/include"}, globSorted("/usr/local/cuda*/include")...)
-		dirs = append(dirs, "/usr/include")
-	}
-	have := func(header string) bool {
-		for _, d := range dirs {
-			if _, err := os.Stat(filepath.Join(d, header)); err == nil {
-				return true
-			}
-		}
-		return false
-	}
-	libs := map[Library]bool{Driver: have("cuda.h"), CUBLAS: have("cublas_v2.h"), CUDNN: have("cudnn.h")}
-	if !libs[Driver] && !libs[CUBLAS] && !libs[CUDNN] {
-		t.Skipf("no CUDA headers in %v; set VATGPU_CUDA_INCLUDE to check the bindings", dirs)
-	}
-	src := verifySource(libs)
-	dir := t.TempDir()
-	file := filepath.Join(dir, "verify.c")
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+	dirs := headerDirs()
+	here := t.TempDir()
+	if err := os.WriteFile(filepath.Join(here, "vg_cuda.h"), vgCudaH, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	here, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"-std=gnu11", "-fsyntax-only", "-Werror=incompatible-pointer-types",
-		"-Werror=int-conversion", "-Wno-deprecated-declarations", "-I" + here}
+	args := []string{"-std=gnu11", "-Werror=incompatible-pointer-types", "-Werror=int-conversion",
+		"-Wno-deprecated-declarations", "-I" + here}
 	for _, d := range dirs {
 		args = append(args, "-I"+d)
 	}
-	out, err := exec.Command(cc, append(args, file)...).CombinedOutput()
+	// Each library's header alone, preprocessed: whether it is usable here,
+	// its version, and the status names it defines.
+	libs := map[Library]bool{}
+	defined := map[string]bool{}
+	var checked, left []string
+	for _, h := range []struct {
+		lib     Library
+		header  string
+		version string // an expression of the header's version macros
+	}{
+		{Driver, "cuda.h", "CUDA_VERSION"},
+		{CUBLAS, "cublas_v2.h", "CUBLAS_VER_MAJOR.CUBLAS_VER_MINOR.CUBLAS_VER_PATCH"},
+		{CUDNN, "cudnn.h", "CUDNN_MAJOR.CUDNN_MINOR.CUDNN_PATCHLEVEL"},
+	} {
+		path := findHeader(dirs, h.header)
+		if path == "" {
+			left = append(left, fmt.Sprintf("%v (no %s)", h.lib, h.header))
+			continue
+		}
+		src := fmt.Sprintf("#include <%s>\nvg_header_version %s ;\n", h.header, h.version)
+		out, err := preprocess(cc, args, here, src)
+		if err != nil {
+			left = append(left, fmt.Sprintf("%v (%s does not preprocess: %s)", h.lib, path, firstLines(err.Error(), 3)))
+			continue
+		}
+		libs[h.lib] = true
+		version := "?"
+		if m := regexp.MustCompile(`vg_header_version([^;]*);`).FindStringSubmatch(out); m != nil {
+			version = strings.Join(strings.Fields(m[1]), "")
+		}
+		checked = append(checked, fmt.Sprintf("%v (%s, version %s)", h.lib, path, version))
+		for _, name := range statusName.FindAllString(out, -1) {
+			defined[name] = true
+		}
+	}
+	for _, l := range left {
+		t.Logf("left out: %s", l)
+	}
+	if len(checked) == 0 {
+		t.Skipf("no usable CUDA, cuBLAS or cuDNN header in %v: %s; set VATGPU_CUDA_INCLUDE to check the bindings", dirs, strings.Join(left, "; "))
+	}
+	src := verifySource(libs, defined)
+	file := filepath.Join(here, "verify.c")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(cc, append(append(args, "-fsyntax-only"), file)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("vg_cuda.h does not match the headers in %v:\n%s\n(source in %s)", dirs, out, file)
 	}
-	checked := []string{}
-	for _, l := range []Library{Driver, CUBLAS, CUDNN} {
-		if libs[l] {
-			checked = append(checked, l.String())
+	t.Logf("checked %s", strings.Join(checked, ", "))
+	for _, l := range []struct {
+		lib   Library
+		table map[int]string
+		kind  string
+	}{{Driver, cuResultNames, "CUresult"}, {CUDNN, dnnStatusNames, "cudnnStatus_t"}} {
+		if !libs[l.lib] {
+			continue
+		}
+		var missing, extra []string
+		inTable := map[string]bool{}
+		for _, name := range l.table {
+			inTable[name] = true
+		}
+		prefix := map[Library]string{Driver: "CUDA_", CUDNN: "CUDNN_STATUS_"}[l.lib]
+		for name := range inTable {
+			if !defined[name] {
+				missing = append(missing, name)
+			}
+		}
+		for name := range defined {
+			if strings.HasPrefix(name, prefix) && !inTable[name] {
+				extra = append(extra, name)
+			}
+		}
+		sort.Strings(missing)
+		sort.Strings(extra)
+		t.Logf("%s names in this package's table that the headers do not define (not checked): %v", l.kind, missing)
+		t.Logf("%s names the headers define beyond the table (shown by number unless the library names them): %v", l.kind, extra)
+	}
+}
+
+// statusName matches the names of CUresult and cudnnStatus_t values.
+var statusName = regexp.MustCompile(`\b(CUDA_SUCCESS|CUDA_ERROR_[A-Z0-9_]+|CUDNN_STATUS_[A-Z0-9_]+)\b`)
+
+// headerDirs lists the folders to look for NVIDIA's headers in.
+func headerDirs() []string {
+	if dirs := splitPathList(os.Getenv("VATGPU_CUDA_INCLUDE")); len(dirs) > 0 {
+		return dirs
+	}
+	dirs := []string{"/usr/local/cuda/include"}
+	cuda := globSorted("/usr/local/cuda*/include")
+	for i := len(cuda) - 1; i >= 0; i-- { // newest first, as for the libraries
+		dirs = append(dirs, cuda[i])
+	}
+	dirs = append(dirs, "/usr/include")
+	for _, lib := range defaultSearchConfig().pythonLibDirs() {
+		dirs = append(dirs, filepath.Join(filepath.Dir(lib), "include"))
+	}
+	var out []string
+	for _, d := range dedupe(dirs) {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			out = append(out, d)
 		}
 	}
-	t.Logf("checked %s against the headers in %v", strings.Join(checked, ", "), dirs)
+	return out
+}
+
+func findHeader(dirs []string, header string) string {
+	for _, d := range dirs {
+		p := filepath.Join(d, header)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// preprocess runs the C preprocessor on src and returns its output.
+func preprocess(cc string, args []string, dir, src string) (string, error) {
+	file := filepath.Join(dir, "pre.c")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		return "", err
+	}
+	var stdout, stderr strings.Builder
+	cmd := exec.Command(cc, append(append(args, "-E", "-P"), file)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%v: %s", err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, " / ")
 }
 
 // verifySource is the C file TestBindingsMatchHeaders compiles.
-func verifySource(libs map[Library]bool) string {
+func verifySource(libs map[Library]bool, defined map[string]bool) string {
 	var b strings.Builder
 	b.WriteString("#define _GNU_SOURCE\n#include <stddef.h>\n")
 	if libs[Driver] {
@@ -108,10 +232,12 @@ func verifySource(libs map[Library]bool) string {
 	assert := func(expr string, want int) {
 		fmt.Fprintf(&b, "_Static_assert((%s) == %d, %q);\n", expr, want, fmt.Sprintf("%s == %d", expr, want))
 	}
+	// names asserts the value of every name of m that keep selects and
+	// the headers define.
 	names := func(m map[int]string, keep func(int) bool) {
 		keys := make([]int, 0, len(m))
 		for k := range m {
-			if keep(k) {
+			if keep(k) && defined[m[k]] {
 				keys = append(keys, k)
 			}
 		}
@@ -132,9 +258,7 @@ func verifySource(libs map[Library]bool) string {
 		assert("CU_STREAM_CAPTURE_MODE_GLOBAL", cuCaptureModeGlobal)
 		assert("CU_JIT_ERROR_LOG_BUFFER", 5)
 		assert("CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES", 6)
-		b.WriteString("#if CUDA_VERSION >= 12060 // the CUresult table is that of CUDA 12.6\n")
 		names(cuResultNames, func(int) bool { return true })
-		b.WriteString("#endif\n")
 	}
 	if libs[CUBLAS] {
 		b.WriteString("// cuBLAS\n")
