@@ -83,6 +83,9 @@ type BenchResult struct {
 	GoVersion     string  `json:"go_version"`
 	Threads       int     `json:"threads"`
 	Date          string  `json:"date"`
+	// Error says why a device of --device all could not be measured; the
+	// other fields are then empty.
+	Error string `json:"error,omitempty"`
 }
 
 // Bench runs `vatgpu bench`.
@@ -101,7 +104,11 @@ func Bench(a BenchArgs, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// With --device all, a device that fails while it is measured is
+	// reported (an entry with its error) after what the others measured,
+	// and Bench then fails; a GPU that cannot be opened is only skipped.
 	var results []BenchResult
+	var failed error
 	for _, dev := range devices {
 		b, err := openBackend(dev, false, stderr)
 		if err != nil {
@@ -111,31 +118,47 @@ func Bench(a BenchArgs, stdout, stderr io.Writer) error {
 			}
 			return err
 		}
-		r, err := benchOne(b, a, set)
+		name := b.Name()
+		r, err := benchRecover(b, a, set)
 		b.Close()
 		if err != nil {
-			return err
+			if a.Device != "all" {
+				return err
+			}
+			fmt.Fprintf(stderr, "bench: %s: %v\n", name, err)
+			failed = fmt.Errorf("bench: %s: %v", name, err)
+			r = BenchResult{Device: name, Backend: map[bool]string{true: "cpu", false: "gpu"}[dev == "cpu"], Batch: a.Batch, Error: err.Error()}
 		}
 		results = append(results, r)
 	}
-	if len(results) == 2 {
+	if len(results) == 2 && results[0].Error == "" && results[1].Error == "" {
 		results[1].GPUOverCPUSpeedup = results[1].VATImagesPerSec / results[0].VATImagesPerSec
 	}
 	if a.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if len(results) == 1 {
-			return enc.Encode(results[0])
+		var err error
+		if len(results) == 1 && a.Device != "all" {
+			err = enc.Encode(results[0])
+		} else {
+			err = enc.Encode(results)
 		}
-		return enc.Encode(results)
+		if err != nil {
+			return err
+		}
+		return failed
 	}
 	for _, r := range results {
+		if r.Error != "" {
+			fmt.Fprintf(stdout, "device: %s: not measured: %s\n", r.Device, r.Error)
+			continue
+		}
 		printBench(stdout, r)
 	}
-	if len(results) == 2 {
+	if len(results) == 2 && results[1].GPUOverCPUSpeedup > 0 {
 		fmt.Fprintf(stdout, "GPU over CPU, VAT steps: %.1fx\n", results[1].GPUOverCPUSpeedup)
 	}
-	return nil
+	return failed
 }
 
 // benchData returns the training images to step over: MNIST from dir, or
@@ -155,6 +178,18 @@ func benchData(dir string, batch int) (*mnist.Set, error) {
 		s.Labels[i] = int32(r.IntN(layers.Classes))
 	}
 	return s, nil
+}
+
+// benchRecover is benchOne with a panic (a backend's programmer error)
+// turned into an error, so that --device all keeps what the other device
+// measured.
+func benchRecover(b layers.Backend, a BenchArgs, set *mnist.Set) (r BenchResult, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return benchOne(b, a, set)
 }
 
 func benchOne(b layers.Backend, a BenchArgs, set *mnist.Set) (BenchResult, error) {

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -16,16 +20,18 @@ import (
 type ParityArgs struct {
 	Device string
 	Record string
+	Ops    bool
 }
 
 func parityCommand(stdout io.Writer) *cli.Command {
 	var a ParityArgs
 	return &cli.Command{
 		Name:  "parity",
-		Usage: "run the conformance cases on a GPU against the CPU; --record writes them as fixtures",
+		Usage: "run the conformance cases on a GPU against the CPU; --record writes those that pass as fixtures",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "device", Value: "0", Usage: "GPU index", Destination: &a.Device},
-			&cli.StringFlag{Name: "record", Usage: "write the GPU's inputs and outputs to this folder (testdata/parity)", Destination: &a.Record},
+			&cli.StringFlag{Name: "device", Value: "0", Usage: "GPU index, or cpu to run the CPU against itself (a dry run of the command)", Destination: &a.Device},
+			&cli.StringFlag{Name: "record", Usage: "write the inputs and outputs of every case that passes to this folder (testdata/parity)", Destination: &a.Record},
+			&cli.BoolFlag{Name: "ops", Usage: "only the cases of single ops and passes, not the whole trainings (one case of every op: a quick smoke test)", Destination: &a.Ops},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -36,52 +42,133 @@ func parityCommand(stdout io.Writer) *cli.Command {
 	}
 }
 
-// Parity runs `vatgpu parity`: every conformance case on the GPU and on
-// the CPU, a table of the largest errors against the tolerances, and with
-// --record the fixtures that `make test` checks the CPU against.
+// Parity runs `vatgpu parity`: every conformance case (with Ops, those of
+// single ops) on the device and on the CPU, a line per output with its
+// largest errors against the tolerances, a line per case, and with Record
+// the fixtures of the cases that pass, which `make test` checks the CPU
+// against. A case that fails, or errs, or panics, is reported and the
+// next case runs, on a backend opened anew if the error is the backend's
+// (a GPU backend's errors are sticky); the fixture of a failed case is not
+// written (and an older one in Record is removed). It returns an error
+// naming the failed cases, after all have run.
 func Parity(a ParityArgs, w io.Writer) error {
 	idx, isCPU, auto, err := parseDevice(a.Device)
 	if err != nil {
 		return err
 	}
-	if isCPU || auto {
-		return usagef("parity compares a GPU with the CPU: --device must be a GPU index")
+	if auto {
+		return usagef("parity compares a GPU with the CPU: --device must be a GPU index (or cpu for a dry run)")
 	}
-	b, err := openGPU(idx, true)
+	open := func() (layers.Backend, error) {
+		if isCPU {
+			return layers.NewCPU(0), nil
+		}
+		return openGPU(idx, true)
+	}
+	b, err := open()
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer func() { b.Close() }()
 	fmt.Fprintf(w, "parity: %s against %s\n", b.Name(), layers.NewCPU(0).Name())
-	failed := 0
-	for i, c := range layerstest.Cases() {
-		in := c.InputsFor(i)
-		want := c.Run(layers.NewCPU(0), in)
-		got := c.Run(b, in)
-		if err := b.Sync(); err != nil {
-			return fmt.Errorf("parity: %s: %v", c.Name, err)
-		}
-		tol := layerstest.Tolerances[c.Name]
-		for _, r := range layerstest.CompareAll(got, want, tol) {
-			status := "ok"
-			if r.Fail != "" {
-				status, failed = "FAIL "+r.Fail, failed+1
-			}
-			fmt.Fprintf(w, "%-14s %-16s max abs %-10.3g max rel %-10.3g tol %g/%g  %s\n", c.Name, r.Output, r.MaxAbs, r.MaxRel, tol.Abs, tol.Rel, status)
-		}
-	}
+	info := map[string]string{}
 	if a.Record != "" {
 		r := gpu.Probe()
-		info := map[string]string{"device": b.Name(), "source_hash": gpu.SourceHash(),
+		info = map[string]string{"device": b.Name(), "source_hash": gpu.SourceHash(),
 			"driver": r.DriverVersion, "cuda": strconv.Itoa(r.CUDAVersion),
-			"cublas": r.CUBLAS.Version, "cudnn": r.CUDNN.Version}
-		if err := layerstest.Record(a.Record, b, info); err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "recorded %d fixtures in %s\n", len(layerstest.Cases()), a.Record)
+			"cublas": r.CUBLAS.Version, "cudnn": r.CUDNN.Version, "graphs": graphsSetting()}
 	}
-	if failed > 0 {
-		return fmt.Errorf("parity: %d outputs outside tolerance", failed)
+	var failed []string
+	passed, recorded := 0, 0
+	for i, c := range layerstest.Cases() {
+		if a.Ops && c.Training {
+			continue
+		}
+		start := time.Now()
+		in := c.InputsFor(i)
+		got, want, err := runParityCase(b, c, in)
+		ok := err == nil
+		if err != nil {
+			fmt.Fprintf(w, "%-20s FAIL %v\n", c.Name, err)
+		} else {
+			tol := layerstest.Tolerances[c.Name]
+			for _, r := range layerstest.CompareAll(got, want, tol) {
+				status := "ok"
+				if r.Fail != "" {
+					status, ok = "FAIL "+r.Fail, false
+				}
+				fmt.Fprintf(w, "%-20s %-16s max abs %-10.3g max rel %-10.3g tol %g/%g  %s\n", c.Name, r.Output, r.MaxAbs, r.MaxRel, tol.Abs, tol.Rel, status)
+			}
+		}
+		note := ""
+		switch {
+		case ok && a.Record != "":
+			if err := layerstest.WriteFixture(a.Record, i, in, got, info); err != nil {
+				ok, note = false, fmt.Sprintf(": recording: %v", err)
+			} else {
+				recorded++
+				note = " (recorded)"
+			}
+		case !ok && a.Record != "":
+			if err := os.Remove(layerstest.FixturePath(a.Record, c.Name)); err == nil {
+				note = " (its old fixture removed)"
+			}
+		}
+		if ok {
+			passed++
+			fmt.Fprintf(w, "case %s: ok in %.1f s%s\n", c.Name, time.Since(start).Seconds(), note)
+		} else {
+			failed = append(failed, c.Name)
+			fmt.Fprintf(w, "case %s: FAILED in %.1f s%s\n", c.Name, time.Since(start).Seconds(), note)
+		}
+		if b.Err() != nil { // sticky: the next case needs a backend of its own
+			fmt.Fprintf(w, "reopening the device after: %v\n", b.Err())
+			b.Close()
+			if b, err = open(); err != nil {
+				return fmt.Errorf("parity: %d cases passed, then reopening the device failed: %v", passed, err)
+			}
+		}
+	}
+	fmt.Fprintf(w, "parity: %d cases passed, %d failed", passed, len(failed))
+	if len(failed) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(failed, ", "))
+	}
+	if a.Record != "" {
+		fmt.Fprintf(w, "; %d fixtures recorded in %s", recorded, a.Record)
+	}
+	fmt.Fprintln(w)
+	if len(failed) > 0 {
+		return fmt.Errorf("parity: %d cases failed: %s", len(failed), strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// runParityCase runs case c on the CPU and on b over the same inputs. A
+// panic (a case's own check, or a backend's programmer error) and the
+// backend's error after the case are returned as errors.
+func runParityCase(b layers.Backend, c layerstest.Case, in layerstest.Tensors) (got, want layerstest.Tensors, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	want = c.Run(layers.NewCPU(0), in)
+	got = c.Run(b, in)
+	if err := b.Sync(); err != nil {
+		return nil, nil, err
+	}
+	if got == nil {
+		return nil, nil, errors.New("no outputs")
+	}
+	return got, want, nil
+}
+
+// graphsSetting is VATGPU_GRAPHS as the GPU backend reads it: "on" unless
+// it turns CUDA graphs off.
+func graphsSetting() string {
+	switch strings.ToLower(os.Getenv("VATGPU_GRAPHS")) {
+	case "off", "0", "false":
+		return "off"
+	}
+	return "on"
 }

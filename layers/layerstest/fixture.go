@@ -34,24 +34,38 @@ func Record(dir string, b layers.Backend, info map[string]string) error {
 		if err := b.Sync(); err != nil {
 			return fmt.Errorf("case %s: %v", c.Name, err)
 		}
-		f := &checkpoint.File{Metadata: map[string]string{"format": fixtureFormat, "case": c.Name, "seed": strconv.FormatUint(caseSeed(i), 10)}}
-		for k, v := range info {
-			f.Metadata[k] = v
-		}
-		for _, side := range []struct {
-			prefix string
-			t      Tensors
-		}{{"in/", in}, {"out/", out}} {
-			for k, v := range side.t {
-				f.AddF32(side.prefix+k, []int{len(v)}, v)
-			}
-		}
-		if err := checkpoint.WriteFile(filepath.Join(dir, c.Name+".safetensors"), f); err != nil {
+		if err := WriteFixture(dir, i, in, out, info); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// WriteFixture writes case i's inputs in (from InputsFor) and the outputs
+// out a backend gave for them to dir, as Record does, with info added to
+// the metadata.
+func WriteFixture(dir string, i int, in, out Tensors, info map[string]string) error {
+	c := Cases()[i]
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return err
+	}
+	f := &checkpoint.File{Metadata: map[string]string{"format": fixtureFormat, "case": c.Name, "seed": strconv.FormatUint(caseSeed(i), 10)}}
+	for k, v := range info {
+		f.Metadata[k] = v
+	}
+	for _, side := range []struct {
+		prefix string
+		t      Tensors
+	}{{"in/", in}, {"out/", out}} {
+		for k, v := range side.t {
+			f.AddF32(side.prefix+k, []int{len(v)}, v)
+		}
+	}
+	return checkpoint.WriteFile(FixturePath(dir, c.Name), f)
+}
+
+// FixturePath is the file of case name's fixture in dir.
+func FixturePath(dir, name string) string { return filepath.Join(dir, name+".safetensors") }
 
 // Verify checks the CPU backend against every fixture in dir: it runs each
 // case on the recorded inputs and compares with the recorded outputs

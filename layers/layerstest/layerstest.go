@@ -38,6 +38,9 @@ type Case struct {
 	Inputs func(r *rand.Rand) Tensors
 	// Run runs the case on b and returns its outputs.
 	Run func(b layers.Backend, in Tensors) Tensors
+	// Training marks the cases that train a model for several steps
+	// (vat.Trainer), as opposed to those of one op or one pass.
+	Training bool
 }
 
 // Tolerances is the tolerance table, by case name. fp32 sums of length k
@@ -319,8 +322,8 @@ func Cases() []Case {
 				xr := p.Adversarial(m, x, logits, k, 0, true)
 				return Tensors{"x_adv": get(b, xr, k*layers.ImageLen)}
 			}},
-		{Name: "train20", Inputs: trainInputs, Run: train20},
-		{Name: "semi10", Inputs: trainInputs, Run: semi10},
+		{Name: "train20", Inputs: trainInputs, Run: train20, Training: true},
+		{Name: "semi10", Inputs: trainInputs, Run: semi10, Training: true},
 		// Cases added later go last: a case's inputs are drawn from its index.
 		{Name: "translate",
 			Inputs: func(r *rand.Rand) Tensors {
@@ -337,8 +340,8 @@ func Cases() []Case {
 				}
 				return out
 			}},
-		{Name: "semi5_translate_ema", Inputs: trainInputs, Run: semi5TranslateEMA},
-		{Name: "semi5_pseudo", Inputs: trainInputs, Run: semi5Pseudo},
+		{Name: "semi5_translate_ema", Inputs: trainInputs, Run: semi5TranslateEMA, Training: true},
+		{Name: "semi5_pseudo", Inputs: trainInputs, Run: semi5Pseudo, Training: true},
 		{Name: "average",
 			Inputs: func(r *rand.Rand) Tensors {
 				return Tensors{"avg": draw(r, 5000, 1), "p1": draw(r, 5000, 1), "p2": draw(r, 5000, 0.01)}
