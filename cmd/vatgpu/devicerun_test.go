@@ -177,7 +177,7 @@ func TestDeviceRunDryRun(t *testing.T) {
 	if err := os.Symlink(data, filepath.Join(bundle, "data")); err != nil {
 		t.Fatal(err)
 	}
-	stages := []string{"devices", "ops", "train20", "headers", "parity", "train12", "bench", "peer", "gputest", "semi"}
+	stages := []string{"devices", "ops", "train20", "headers", "parity", "train12", "bench", "peer", "gputest", "semi1", "semi2", "semi3"}
 
 	run := func(t *testing.T, env ...string) (summary string, files map[string]int64, code int, took time.Duration) {
 		out := t.TempDir()
@@ -244,9 +244,10 @@ func TestDeviceRunDryRun(t *testing.T) {
 		want(t, summary, "train20-nographs", "passed finish: use_dropout=false, use_vat=true")
 		want(t, summary, "headers", "skipped no gpu.test in the bundle")
 		want(t, summary, "bench", "passed cpu (")
-		for _, s := range []string{"parity", "train12", "peer", "gputest", "semi"} {
+		for _, s := range []string{"parity", "train12", "peer", "gputest", "semi1", "semi2", "semi3"} {
 			want(t, summary, s, "skipped not in VATGPU_RUN_STAGES")
 		}
+		want(t, summary, "fixtures", "skipped parity did not run")
 		if !strings.Contains(summary, "later stages run with VATGPU_GRAPHS=off: train20 passed only without CUDA graphs") {
 			t.Error("the summary does not say the later stages ran without graphs")
 		}
@@ -260,27 +261,36 @@ func TestDeviceRunDryRun(t *testing.T) {
 		}
 	})
 
-	t.Run("deadline", func(t *testing.T) {
-		// devices (at least 5 s) gets the 7 s left of the 8 s deadline,
-		// hangs, and is killed: nothing else fits.
-		summary, _, code, took := run(t, "VATGPU_RUN_STAGES=devices,ops,train20", "VATGPU_RUN_HANG=devices",
-			"VATGPU_RUN_DEADLINE=8", "VATGPU_RUN_RESERVE=1", "VATGPU_RUN_KILL_AFTER=1")
-		if code != 1 {
-			t.Errorf("exit %d, want 1", code)
-		}
-		if took > 15*time.Second {
-			t.Errorf("took %v with an 8 s deadline: the hanging stage was not killed in time", took)
-		}
-		want(t, summary, "devices", "failed timed out after 7s (killed; a hang?): VATGPU_RUN_HANG: stage devices hangs")
-		want(t, summary, "ops", "skipped not enough time: ")
-		want(t, summary, "train20", "skipped not enough time: ")
-		for _, s := range stages[3:] {
-			want(t, summary, s, "skipped not in VATGPU_RUN_STAGES")
-		}
-		if leftover := processesMatching("VATGPU_RUN_HANG: stage $0 hangs"); len(leftover) > 0 {
-			t.Errorf("the hanging stage's processes survive: %v", leftover)
-		}
-	})
+	// devices (at least 5 s) gets the 6 s left of the 7 s deadline,
+	// hangs, and is killed: nothing else fits. As a stage whose timeout
+	// is its planned end (semi1..3 on a GPU) it passes.
+	for _, c := range []struct {
+		name, timeoutOK, code, devices string
+	}{
+		{"deadline", "", "exit 1", "failed timed out after 6s (killed; a hang?): VATGPU_RUN_HANG: stage devices hangs"},
+		{"planned-timeout", "devices", "exit 0", "passed stopped at its 6s limit, as planned: VATGPU_RUN_HANG: stage devices hangs"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			summary, _, code, took := run(t, "VATGPU_RUN_STAGES=devices,ops,train20", "VATGPU_RUN_HANG=devices",
+				"VATGPU_RUN_DEADLINE=7", "VATGPU_RUN_RESERVE=1", "VATGPU_RUN_KILL_AFTER=1", "VATGPU_RUN_TIMEOUT_OK="+c.timeoutOK)
+			if got := fmt.Sprint("exit ", code); got != c.code {
+				t.Errorf("%s, want %s", got, c.code)
+			}
+			if took > 14*time.Second {
+				t.Errorf("took %v with a 7 s deadline: the hanging stage was not killed in time", took)
+			}
+			want(t, summary, "devices", c.devices)
+			want(t, summary, "ops", "skipped not enough time: ")
+			want(t, summary, "train20", "skipped not enough time: ")
+			for _, s := range stages[3:] {
+				want(t, summary, s, "skipped not in VATGPU_RUN_STAGES")
+			}
+			want(t, summary, "fixtures", "skipped parity did not run")
+			if leftover := processesMatching("VATGPU_RUN_HANG: stage $0 hangs"); len(leftover) > 0 {
+				t.Errorf("the hanging stage's processes survive: %v", leftover)
+			}
+		})
+	}
 }
 
 // processesMatching lists the processes whose command line contains s.
