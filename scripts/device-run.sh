@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # device-run.sh: the whole GPU check in one call, on a machine with an
 # NVIDIA GPU and no Go (the lent GPU machine). `make device-bundle` builds
-# devrun/ here (the binary, the gpu test binary and the gpu package's
-# sources and test data, MNIST, the PyTorch peer, this script as run.sh);
+# devrun/ here (the binary, the gpu test binary and, in _src/, the gpu
+# package's sources and test data, MNIST, the PyTorch peer, this script
+# as run.sh);
 # there, from the repository root:
 #
 #	bash devrun/run.sh            # the GPU check, about 500 s at most
@@ -105,10 +106,10 @@ stage_train20() {
 	fi
 }
 
-# gpu.test runs in src/gpu, beside the sources and test data it reads.
+# gpu.test runs in _src/gpu, beside the sources and test data it reads.
 gpu_test() {
 	[ -x gpu.test ] || { echo "summary: no gpu.test in the bundle"; return 77; }
-	(cd src/gpu && ../../gpu.test "$@")
+	(cd _src/gpu && ../../gpu.test "$@")
 }
 
 stage_headers() {
