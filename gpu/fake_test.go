@@ -110,8 +110,12 @@ func TestFakeCUDA(t *testing.T) {
 			if how, ok := strings.CutPrefix(scenario.name, "capture-"); ok && how != "graphsoff" {
 				cmd.Env = append(cmd.Env, "FAKE_CAPTURE_FAIL="+how)
 			}
+			// Graphs on, whatever this process was started with, except
+			// where the scenario turns them off.
 			if scenario.name == "capture-graphsoff" {
 				cmd.Env = append(cmd.Env, "VATGPU_GRAPHS=off")
+			} else {
+				cmd.Env = append(cmd.Env, "VATGPU_GRAPHS=on")
 			}
 			out, err := cmd.CombinedOutput()
 			passed := err == nil && !strings.Contains(string(out), "--- SKIP")

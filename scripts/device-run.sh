@@ -262,7 +262,7 @@ stage_gputest() {
 	local pass skip fail
 	pass=$(echo "$out" | grep -c '^--- PASS')
 	skip=$(echo "$out" | grep -c '^--- SKIP')
-	fail=$(echo "$out" | grep '^--- FAIL' | awk '{print $3}' | tr '\n' ' ')
+	fail=$(echo "$out" | grep '^--- FAIL' | awk '{print $3}' | tr '\n' ' ' | sed 's/ $//')
 	local code=""
 	[ $rc = 0 ] || code=" (exit $rc)"
 	echo "summary: $pass passed, $skip skipped${fail:+, failed: $fail}$code"
