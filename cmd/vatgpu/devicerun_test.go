@@ -182,7 +182,11 @@ func TestDeviceRunDryRun(t *testing.T) {
 	run := func(t *testing.T, env ...string) (summary string, files map[string]int64, code int, took time.Duration) {
 		out := t.TempDir()
 		cmd := exec.Command("bash", filepath.Join(bundle, "run.sh"), "--dry-run")
-		cmd.Env = append(os.Environ(), append(env, "OUT="+out)...)
+		// What the environment may hold is reset first (empty means the
+		// script's default); env then sets what this run needs.
+		base := []string{"VATGPU_GRAPHS=on", "VATGPU_CUDA_PATH=", "VATGPU_RUN_STAGES=", "VATGPU_RUN_SABOTAGE=",
+			"VATGPU_RUN_HANG=", "VATGPU_RUN_DEADLINE=", "VATGPU_RUN_RESERVE=", "VATGPU_RUN_KILL_AFTER=", "VATGPU_RUN_TIMEOUT_OK="}
+		cmd.Env = append(append(os.Environ(), base...), append(env, "OUT="+out)...)
 		start := time.Now()
 		stdout, err := cmd.CombinedOutput()
 		took = time.Since(start)
