@@ -112,20 +112,21 @@ gpu_test() {
 	(cd _src/gpu && ../../gpu.test "$@")
 }
 
+# The test binary's output is streamed (tee), so that it is in the log
+# even if the stage is killed.
 stage_headers() {
-	local out rc
-	out=$(gpu_test -test.v -test.count=1 -test.run '^TestBindingsMatchHeaders$' 2>&1)
-	rc=$?
-	echo "$out"
-	[ $rc = 77 ] && return 77
-	if [ $rc = 0 ] && echo "$out" | grep -q -- '--- SKIP: TestBindingsMatchHeaders'; then
-		echo "summary: skipped: $(echo "$out" | grep 'no usable CUDA' | sed 's/^ *verify_test.go:[0-9]*: //' | tail -1)"
+	local log=$WORK/headers.log rc
+	gpu_test -test.v -test.count=1 -test.run '^TestBindingsMatchHeaders$' 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	[ "$rc" = 77 ] && return 77
+	if [ "$rc" = 0 ] && grep -q -- '--- SKIP: TestBindingsMatchHeaders' "$log"; then
+		echo "summary: skipped: $(grep 'no usable CUDA' "$log" | sed 's/^ *verify_test.go:[0-9]*: //' | tail -1)"
 		return 77
 	fi
-	if [ $rc = 0 ]; then
-		echo "summary: $(echo "$out" | grep -o 'checked .*' | tail -1)"
+	if [ "$rc" = 0 ]; then
+		echo "summary: $(grep -o 'checked .*' "$log" | tail -1)"
 	fi
-	return $rc
+	return "$rc"
 }
 
 # parity records into $WORK/parity; pack_fixtures packs what it recorded
@@ -252,21 +253,21 @@ stage_peer() {
 	return "$rc"
 }
 
+# -test.timeout ends a hanging test before the stage's limit, with every
+# goroutine's stack in the log.
 stage_gputest() {
-	local out rc
-	out=$(gpu_test -test.v -test.count=1 -test.timeout "$((LIMIT > 20 ? LIMIT - 10 : 10))s" \
-		-test.skip '^TestBindingsMatchHeaders$' 2>&1)
-	rc=$?
-	echo "$out"
-	[ $rc = 77 ] && return 77
-	local pass skip fail
-	pass=$(echo "$out" | grep -c '^--- PASS')
-	skip=$(echo "$out" | grep -c '^--- SKIP')
-	fail=$(echo "$out" | grep '^--- FAIL' | awk '{print $3}' | tr '\n' ' ' | sed 's/ $//')
-	local code=""
-	[ $rc = 0 ] || code=" (exit $rc)"
+	local log=$WORK/gputest.log rc
+	gpu_test -test.v -test.count=1 -test.timeout "$((LIMIT > 20 ? LIMIT - 10 : 10))s" \
+		-test.skip '^TestBindingsMatchHeaders$' 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	[ "$rc" = 77 ] && return 77
+	local pass skip fail code=""
+	pass=$(grep -c '^--- PASS' "$log")
+	skip=$(grep -c '^--- SKIP' "$log")
+	fail=$(grep '^--- FAIL' "$log" | awk '{print $3}' | tr '\n' ' ' | sed 's/ $//')
+	[ "$rc" = 0 ] || code=" (exit $rc)"
 	echo "summary: $pass passed, $skip skipped${fail:+, failed: $fail}$code"
-	return $rc
+	return "$rc"
 }
 
 # semi1..semi3: the README's 100-label recipe, one seed each, stopped by
