@@ -1,5 +1,7 @@
 package layers
 
+import "fmt"
+
 // Buf is a buffer of float32 (or, from AllocInt, int32) elements owned by a
 // Backend. Only the backend that made a Buf may use it.
 type Buf interface {
@@ -197,4 +199,14 @@ type Backend interface {
 // (the step itself) come from SetStep, which backends read on the device.
 type Capturer interface {
 	Capture(key string, f func()) error
+}
+
+// ParseNorm returns the normalisation String names.
+func ParseNorm(s string) (Norm, error) {
+	for _, n := range []Norm{NormL2, NormMaxAbsL2} {
+		if s == n.String() {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("--norm must be l2 or maxabs-l2, got %q", s)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/vatgpu/vatgpu/vat"
 )
 
 // usageError marks an error as the user's: a bad flag or argument (exit 2).
@@ -46,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "vatgpu: "+strings.TrimSpace(firstLine(err.Error())))
 	var ue usageError
-	if errors.As(err, &ue) || isFlagError(err) {
+	if errors.As(err, &ue) || errors.Is(err, vat.ErrUsage) || isFlagError(err) {
 		return 2
 	}
 	return 1

@@ -46,7 +46,7 @@ func Eval(a EvalArgs, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, test, err := loadData(a.Data, a.Limit)
+	_, test, err := vat.LoadData(a.Data, a.Limit)
 	if err != nil {
 		return err
 	}

@@ -92,7 +92,7 @@ func Adversarial(a AdversarialArgs, w io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
-	_, test, err := loadData(a.Data, a.N)
+	_, test, err := vat.LoadData(a.Data, a.N)
 	if err != nil {
 		return err
 	}
