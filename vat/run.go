@@ -58,12 +58,12 @@ type RunOptions struct {
 // OpenRun prepares it, Train trains it to its last epoch, Close releases
 // it.
 type Run struct {
-	Cfg         Config
-	Out         string
-	Trainer     *Trainer
-	Backend     layers.Backend
+	Cfg               Config
+	Out               string
+	Trainer           *Trainer
+	Backend           layers.Backend
 	TrainSet, TestSet *mnist.Set
-	Data        DataID
+	Data              DataID
 
 	log        io.Writer
 	ownBackend bool
