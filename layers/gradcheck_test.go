@@ -29,10 +29,6 @@ func to64(v []float32) []float64 {
 	return o
 }
 
-
-
-
-
 func dot64(a []float64, b []float32) float64 {
 	var s float64
 	for i := range a {

@@ -108,7 +108,7 @@ func TestVATReference(t *testing.T) {
 		norm    layers.Norm
 		xi, eps float32
 	}{
-		{layers.NormL2, 10, 1},          // the seed's
+		{layers.NormL2, 10, 1},           // the seed's
 		{layers.NormMaxAbsL2, 1e-2, 0.3}, // the papers' normalisation; xi large enough for float32
 	} {
 		t.Run(tc.norm.String(), func(t *testing.T) {
