@@ -396,8 +396,7 @@ func (b *Backend) Download(dst []float32, src layers.Buf) {
 }
 
 // DownloadInt copies src's first len(dst) elements to dst, waiting for the
-// work queued before (Download for int32 buffers; not part of
-// layers.Backend).
+// work queued before (Download for int32 buffers).
 func (b *Backend) DownloadInt(dst []int32, src layers.Buf) {
 	s := b.i32("download int", "src", src, len(dst))
 	b.noCapture("download int")

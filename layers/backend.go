@@ -89,8 +89,9 @@ type Backend interface {
 	Upload(dst Buf, src []float32)
 	UploadInt(dst Buf, src []int32)
 	// Download copies src's first len(dst) elements to dst, waiting for
-	// the work queued before.
+	// the work queued before; DownloadInt does the same for int32 buffers.
 	Download(dst []float32, src Buf)
+	DownloadInt(dst []int32, src Buf)
 	// Zero sets b's elements to zero; Copy copies src into dst (same length).
 	Zero(b Buf)
 	Copy(dst, src Buf)
