@@ -91,10 +91,10 @@ func (c *CPU) Slice(b Buf, off, n int) Buf {
 
 func (c *CPU) Free(b Buf) {}
 
-func (c *CPU) Upload(dst Buf, src []float32)   { copy(f32(dst)[:len(src)], src) }
-func (c *CPU) UploadInt(dst Buf, src []int32)  { copy(i32(dst)[:len(src)], src) }
-func (c *CPU) Download(dst []float32, src Buf) { copy(dst, f32(src)[:len(dst)]) }
-func (c *CPU) DownloadInt(dst []int32, src Buf)  { copy(dst, i32(src)[:len(dst)]) }
+func (c *CPU) Upload(dst Buf, src []float32)    { copy(f32(dst)[:len(src)], src) }
+func (c *CPU) UploadInt(dst Buf, src []int32)   { copy(i32(dst)[:len(src)], src) }
+func (c *CPU) Download(dst []float32, src Buf)  { copy(dst, f32(src)[:len(dst)]) }
+func (c *CPU) DownloadInt(dst []int32, src Buf) { copy(dst, i32(src)[:len(dst)]) }
 
 func (c *CPU) Zero(b Buf) {
 	if cb := b.(*cpuBuf); cb.i != nil {
