@@ -10,6 +10,7 @@ import (
 	"github.com/vatgpu/vatgpu/gpu"
 	"github.com/vatgpu/vatgpu/layers"
 	"github.com/vatgpu/vatgpu/layers/layerstest"
+	"github.com/vatgpu/vatgpu/parity"
 )
 
 // ParityArgs are the flags of `vatgpu parity`.
@@ -54,14 +55,14 @@ func Parity(a ParityArgs, w io.Writer) error {
 	defer b.Close()
 	fmt.Fprintf(w, "parity: %s against %s\n", b.Name(), layers.NewCPU(0).Name())
 	failed := 0
-	for i, c := range layerstest.Cases() {
-		in := c.InputsFor(i)
+	for _, c := range parity.Cases() {
+		in := c.NewInputs()
 		want := c.Run(layers.NewCPU(0), in)
 		got := c.Run(b, in)
 		if err := b.Sync(); err != nil {
 			return fmt.Errorf("parity: %s: %v", c.Name, err)
 		}
-		tol := layerstest.Tolerances[c.Name]
+		tol := c.Tol
 		for _, r := range layerstest.CompareAll(got, want, tol) {
 			status := "ok"
 			if r.Fail != "" {
@@ -75,10 +76,10 @@ func Parity(a ParityArgs, w io.Writer) error {
 		info := map[string]string{"device": b.Name(), "source_hash": gpu.SourceHash(),
 			"driver": r.DriverVersion, "cuda": strconv.Itoa(r.CUDAVersion),
 			"cublas": r.CUBLAS.Version, "cudnn": r.CUDNN.Version}
-		if err := layerstest.Record(a.Record, b, info); err != nil {
+		if err := parity.Record(a.Record, b, info); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "recorded %d fixtures in %s\n", len(layerstest.Cases()), a.Record)
+		fmt.Fprintf(w, "recorded %d fixtures in %s\n", len(parity.Cases()), a.Record)
 	}
 	if failed > 0 {
 		return fmt.Errorf("parity: %d outputs outside tolerance", failed)
