@@ -155,6 +155,13 @@ func (b *Backend) Device() *Device { return b.d }
 
 func (b *Backend) Name() string { return b.name }
 
+// FreeMemory returns the device's free memory in bytes (vat.DeviceMemory:
+// a run is refused before it allocates more than this).
+func (b *Backend) FreeMemory() (uint64, error) {
+	free, _, err := b.d.MemInfo()
+	return uint64(max(free, 0)), err
+}
+
 // ---- errors and issuing ----
 
 // fail records err, from operation op, unless an error is already recorded.
