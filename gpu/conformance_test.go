@@ -6,7 +6,11 @@ import (
 	"github.com/vatgpu/vatgpu/gpu"
 	"github.com/vatgpu/vatgpu/layers/layerstest"
 	"github.com/vatgpu/vatgpu/parity"
+	"github.com/vatgpu/vatgpu/vat"
 )
+
+// The backend reports its free memory, so that runs too large are refused.
+var _ vat.DeviceMemory = (*gpu.Backend)(nil)
 
 // TestConformance runs the shared conformance suites (the op cases and
 // the training cases) on GPU 0 against the CPU. Without a usable GPU it skips, saying why.
