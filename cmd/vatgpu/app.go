@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -31,6 +32,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			reproduceCommand(stdout, stderr),
 			plotCommand(stdout),
 			adversarialCommand(stdout),
+			predictCommand(os.Stdin, stdout, stderr),
 		},
 		Writer:          stdout,
 		ErrWriter:       stderr,
@@ -40,7 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are decided below
 	}
-	err := app.Run(args)
+	err := app.Run(flagsFirst(app.Commands, args))
 	if err == nil {
 		return 0
 	}
