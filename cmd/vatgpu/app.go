@@ -17,23 +17,28 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
+// commands returns vatgpu's commands.
+func commands(stdout, stderr io.Writer) []*cli.Command {
+	return []*cli.Command{
+		trainCommand(stdout, stderr),
+		evalCommand(stdout),
+		devicesCommand(stdout),
+		parityCommand(stdout),
+		benchCommand(stdout, stderr),
+		reproduceCommand(stdout, stderr),
+		plotCommand(stdout),
+		adversarialCommand(stdout),
+		predictCommand(os.Stdin, stdout, stderr),
+	}
+}
+
 // run builds the app, runs it on args and turns its error into an exit
 // code, printing one line to stderr.
 func run(args []string, stdout, stderr io.Writer) int {
 	app := &cli.App{
-		Name:  "vatgpu",
-		Usage: "train an MNIST CNN with Virtual Adversarial Training on a GPU or the CPU",
-		Commands: []*cli.Command{
-			trainCommand(stdout, stderr),
-			evalCommand(stdout),
-			devicesCommand(stdout),
-			parityCommand(stdout),
-			benchCommand(stdout, stderr),
-			reproduceCommand(stdout, stderr),
-			plotCommand(stdout),
-			adversarialCommand(stdout),
-			predictCommand(os.Stdin, stdout, stderr),
-		},
+		Name:            "vatgpu",
+		Usage:           "train an MNIST CNN with Virtual Adversarial Training on a GPU or the CPU",
+		Commands:        commands(stdout, stderr),
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
