@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -20,7 +21,8 @@ import (
 // command does not define (which urfave/cli then refuses, or --help),
 // stands alone. "--" ends the flags: everything after it is an argument,
 // even when it starts with "-". The arguments keep their order, and so do
-// the flags. A value flag at the very end, without its value, is left last
+// the flags. With --help (or -h) the arguments are dropped, so that help is
+// shown whatever follows. A value flag at the very end, without its value, is left last
 // (and the arguments dropped) so that urfave/cli reports the missing value.
 // A command line that does not name a command is returned as it is.
 func flagsFirst(cmds []*cli.Command, args []string) []string {
@@ -70,8 +72,14 @@ func flagsFirst(cmds []*cli.Command, args []string) []string {
 		}
 	}
 	out := append(append([]string{}, args[:2]...), flags...)
+	if slices.ContainsFunc(flags, isHelp) {
+		return out // urfave/cli would take the files for help topics
+	}
 	if len(rest) > 0 {
 		out = append(append(out, "--"), rest...)
 	}
 	return out
 }
+
+// isHelp reports whether a is urfave/cli's help flag.
+func isHelp(a string) bool { return a == "-h" || a == "--h" || a == "-help" || a == "--help" }

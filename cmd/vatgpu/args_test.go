@@ -28,7 +28,9 @@ func TestFlagsFirst(t *testing.T) {
 		{"eval --limit -5", "eval --limit -5"},
 		// Unknown flags stand alone and are left for urfave/cli to refuse.
 		{"plot a.jsonl --nope b.jsonl", "plot --nope -- a.jsonl b.jsonl"},
-		{"plot a.jsonl -h", "plot -h -- a.jsonl"},
+		// Help drops the files, which urfave/cli would take for help topics.
+		{"plot a.jsonl -h", "plot -h"},
+		{"predict a.png --help --model m", "predict --help --model m"},
 		// A value flag without its value stays last, so that urfave/cli says so.
 		{"plot a.jsonl -o", "plot -o"},
 		// Commands without files: arguments still reach the command, which refuses them.
