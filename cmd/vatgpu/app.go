@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -18,22 +19,28 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
+// commands returns vatgpu's commands.
+func commands(stdout, stderr io.Writer) []*cli.Command {
+	return []*cli.Command{
+		trainCommand(stdout, stderr),
+		evalCommand(stdout),
+		devicesCommand(stdout),
+		parityCommand(stdout),
+		benchCommand(stdout, stderr),
+		reproduceCommand(stdout, stderr),
+		plotCommand(stdout),
+		adversarialCommand(stdout),
+		predictCommand(os.Stdin, stdout, stderr),
+	}
+}
+
 // run builds the app, runs it on args and turns its error into an exit
 // code, printing one line to stderr.
 func run(args []string, stdout, stderr io.Writer) int {
 	app := &cli.App{
-		Name:  "vatgpu",
-		Usage: "train an MNIST CNN with Virtual Adversarial Training on a GPU or the CPU",
-		Commands: []*cli.Command{
-			trainCommand(stdout, stderr),
-			evalCommand(stdout),
-			devicesCommand(stdout),
-			parityCommand(stdout),
-			benchCommand(stdout, stderr),
-			reproduceCommand(stdout, stderr),
-			plotCommand(stdout),
-			adversarialCommand(stdout),
-		},
+		Name:            "vatgpu",
+		Usage:           "train an MNIST CNN with Virtual Adversarial Training on a GPU or the CPU",
+		Commands:        commands(stdout, stderr),
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
@@ -42,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are decided below
 	}
-	err := app.Run(args)
+	err := app.Run(flagsFirst(app.Commands, args))
 	if err == nil {
 		return 0
 	}
