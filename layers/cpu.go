@@ -202,17 +202,14 @@ func (c *CPU) scratch(n int) {
 	}
 }
 
-// im2col writes the (C·R·S)×(OH·OW) patch matrix of one C×H×W image.
+// im2col writes the (C·R·S)×(OH·OW) patch matrix of one C×H×W image: row
+// (ch, r, q) is the OH×OW window of channel ch at offset (r, q).
 func im2col(col, x []float32, s ConvShape) {
 	oh, ow := s.OH(), s.OW()
 	for ch := 0; ch < s.C; ch++ {
 		for r := 0; r < s.R; r++ {
 			for q := 0; q < s.S; q++ {
-				row := col[((ch*s.R+r)*s.S+q)*oh*ow:]
-				for y := 0; y < oh; y++ {
-					src := x[(ch*s.H+y+r)*s.W+q:]
-					copy(row[y*ow:(y+1)*ow], src[:ow])
-				}
+				gemm.Copy(oh, ow, x[(ch*s.H+r)*s.W+q:], s.W, col[((ch*s.R+r)*s.S+q)*oh*ow:], ow)
 			}
 		}
 	}
@@ -334,26 +331,14 @@ const elementChunk = 1 << 15
 
 func (c *CPU) ReLUForward(yb, xb Buf, n int) {
 	y, x := f32(yb)[:n], f32(xb)[:n]
-	c.parallel(n, elementChunk, func(lo, hi, _ int) {
-		for i, v := range x[lo:hi] {
-			y[lo+i] = max(v, 0)
-		}
-	})
+	c.parallel(n, elementChunk, func(lo, hi, _ int) { gemm.ReLU(y[lo:hi], x[lo:hi]) })
 }
 
+// ReLUBackward computes dx = dy * [y > 0] (gemm.ReLUMask: +0 where masked,
+// y > 0 false for NaN).
 func (c *CPU) ReLUBackward(dxb, dyb, yb Buf, n int) {
 	dx, dy, y := f32(dxb)[:n], f32(dyb)[:n], f32(yb)[:n]
-	c.parallel(n, elementChunk, func(lo, hi, _ int) {
-		for i := lo; i < hi; i++ {
-			// Branch-free dy*[y > 0] (the branch mispredicts on ReLU's
-			// random signs): with s the bits of y, y > 0 exactly when
-			// 1 <= s <= 0x7f800000 (positive, finite or +Inf, not NaN),
-			// that is when s-1 < 0x7f800000, which the top bit of the
-			// 64-bit difference below tells.
-			keep := (uint64(math.Float32bits(y[i])-1) - 0x7f800000) >> 63
-			dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & uint32(-keep))
-		}
-	})
+	c.parallel(n, elementChunk, func(lo, hi, _ int) { gemm.ReLUMask(dx[lo:hi], dy[lo:hi], y[lo:hi]) })
 }
 
 func (c *CPU) MaxPoolForward(yb, xb Buf, s PoolShape) {
