@@ -34,12 +34,13 @@ test: data vet
 	$(GO) test ./...
 	$(MAKE) fuzz
 
-# Brief fuzzing of the readers of untrusted files (their seed corpora run
+# Brief fuzzing of the readers of untrusted files (MNIST IDX, checkpoints, pictures for predict) (their seed corpora run
 # in every `go test` too).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadImages$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./mnist
 	$(GO) test -run '^$$' -fuzz '^FuzzReadLabels$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./mnist
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./checkpoint
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePrepare$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./digits
 
 # kernels.cu -> gpu/kernels.ptx (committed; `go build` needs no nvcc).
 # nvcc comes from Debian's nvidia-cuda-toolkit (contrib non-free).

@@ -170,6 +170,13 @@ func (b *Backend) Device() *Device { return b.d }
 
 func (b *Backend) Name() string { return b.name }
 
+// FreeMemory returns the device's free memory in bytes (vat.DeviceMemory:
+// a run is refused before it allocates more than this).
+func (b *Backend) FreeMemory() (uint64, error) {
+	free, _, err := b.d.MemInfo()
+	return uint64(max(free, 0)), err
+}
+
 // ---- errors and issuing ----
 
 // fail records err, from operation op, unless an error is already recorded.
@@ -411,8 +418,7 @@ func (b *Backend) Download(dst []float32, src layers.Buf) {
 }
 
 // DownloadInt copies src's first len(dst) elements to dst, waiting for the
-// work queued before (Download for int32 buffers; not part of
-// layers.Backend).
+// work queued before (Download for int32 buffers).
 func (b *Backend) DownloadInt(dst []int32, src layers.Buf) {
 	s := b.i32("download int", "src", src, len(dst))
 	b.noCapture("download int")

@@ -1,5 +1,7 @@
 package layers
 
+import "fmt"
+
 // Buf is a buffer of float32 (or, from AllocInt, int32) elements owned by a
 // Backend. Only the backend that made a Buf may use it.
 type Buf interface {
@@ -87,8 +89,9 @@ type Backend interface {
 	Upload(dst Buf, src []float32)
 	UploadInt(dst Buf, src []int32)
 	// Download copies src's first len(dst) elements to dst, waiting for
-	// the work queued before.
+	// the work queued before; DownloadInt does the same for int32 buffers.
 	Download(dst []float32, src Buf)
+	DownloadInt(dst []int32, src Buf)
 	// Zero sets b's elements to zero; Copy copies src into dst (same length).
 	Zero(b Buf)
 	Copy(dst, src Buf)
@@ -197,4 +200,14 @@ type Backend interface {
 // (the step itself) come from SetStep, which backends read on the device.
 type Capturer interface {
 	Capture(key string, f func()) error
+}
+
+// ParseNorm returns the normalisation String names.
+func ParseNorm(s string) (Norm, error) {
+	for _, n := range []Norm{NormL2, NormMaxAbsL2} {
+		if s == n.String() {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("--norm must be l2 or maxabs-l2, got %q", s)
 }

@@ -91,9 +91,10 @@ func (c *CPU) Slice(b Buf, off, n int) Buf {
 
 func (c *CPU) Free(b Buf) {}
 
-func (c *CPU) Upload(dst Buf, src []float32)   { copy(f32(dst)[:len(src)], src) }
-func (c *CPU) UploadInt(dst Buf, src []int32)  { copy(i32(dst)[:len(src)], src) }
-func (c *CPU) Download(dst []float32, src Buf) { copy(dst, f32(src)[:len(dst)]) }
+func (c *CPU) Upload(dst Buf, src []float32)    { copy(f32(dst)[:len(src)], src) }
+func (c *CPU) UploadInt(dst Buf, src []int32)   { copy(i32(dst)[:len(src)], src) }
+func (c *CPU) Download(dst []float32, src Buf)  { copy(dst, f32(src)[:len(dst)]) }
+func (c *CPU) DownloadInt(dst []int32, src Buf) { copy(dst, i32(src)[:len(dst)]) }
 
 func (c *CPU) Zero(b Buf) {
 	if cb := b.(*cpuBuf); cb.i != nil {
@@ -201,17 +202,14 @@ func (c *CPU) scratch(n int) {
 	}
 }
 
-// im2col writes the (C·R·S)×(OH·OW) patch matrix of one C×H×W image.
+// im2col writes the (C·R·S)×(OH·OW) patch matrix of one C×H×W image: row
+// (ch, r, q) is the OH×OW window of channel ch at offset (r, q).
 func im2col(col, x []float32, s ConvShape) {
 	oh, ow := s.OH(), s.OW()
 	for ch := 0; ch < s.C; ch++ {
 		for r := 0; r < s.R; r++ {
 			for q := 0; q < s.S; q++ {
-				row := col[((ch*s.R+r)*s.S+q)*oh*ow:]
-				for y := 0; y < oh; y++ {
-					src := x[(ch*s.H+y+r)*s.W+q:]
-					copy(row[y*ow:(y+1)*ow], src[:ow])
-				}
+				gemm.Copy(oh, ow, x[(ch*s.H+r)*s.W+q:], s.W, col[((ch*s.R+r)*s.S+q)*oh*ow:], ow)
 			}
 		}
 	}
@@ -252,10 +250,7 @@ func (c *CPU) ConvForward(yb, xb, wb, bb Buf, s ConvShape) {
 			im2col(col, x[i*in:], s)
 			yi := y[i*s.K*ohw : (i+1)*s.K*ohw]
 			for k := 0; k < s.K; k++ {
-				row := yi[k*ohw : (k+1)*ohw]
-				for j := range row {
-					row[j] = bias[k]
-				}
+				fill(yi[k*ohw:(k+1)*ohw], bias[k])
 			}
 			gemm.Sgemm(false, false, s.K, ohw, crs, 1, w, crs, col, ohw, 1, yi, ohw)
 		}
@@ -333,26 +328,14 @@ const elementChunk = 1 << 15
 
 func (c *CPU) ReLUForward(yb, xb Buf, n int) {
 	y, x := f32(yb)[:n], f32(xb)[:n]
-	c.parallel(n, elementChunk, func(lo, hi, _ int) {
-		for i, v := range x[lo:hi] {
-			y[lo+i] = max(v, 0)
-		}
-	})
+	c.parallel(n, elementChunk, func(lo, hi, _ int) { gemm.ReLU(y[lo:hi], x[lo:hi]) })
 }
 
+// ReLUBackward computes dx = dy * [y > 0] (gemm.ReLUMask: +0 where masked,
+// y > 0 false for NaN).
 func (c *CPU) ReLUBackward(dxb, dyb, yb Buf, n int) {
 	dx, dy, y := f32(dxb)[:n], f32(dyb)[:n], f32(yb)[:n]
-	c.parallel(n, elementChunk, func(lo, hi, _ int) {
-		for i := lo; i < hi; i++ {
-			// Branch-free dy*[y > 0] (the branch mispredicts on ReLU's
-			// random signs): with s the bits of y, y > 0 exactly when
-			// 1 <= s <= 0x7f800000 (positive, finite or +Inf, not NaN),
-			// that is when s-1 < 0x7f800000, which the top bit of the
-			// 64-bit difference below tells.
-			keep := (uint64(math.Float32bits(y[i])-1) - 0x7f800000) >> 63
-			dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & uint32(-keep))
-		}
-	})
+	c.parallel(n, elementChunk, func(lo, hi, _ int) { gemm.ReLUMask(dx[lo:hi], dy[lo:hi], y[lo:hi]) })
 }
 
 func (c *CPU) MaxPoolForward(yb, xb Buf, s PoolShape) {
@@ -380,29 +363,66 @@ func (c *CPU) MaxPoolBackward(dxb, dyb, xb, yb Buf, s PoolShape) {
 	oh, ow := s.H/2, s.W/2
 	c.parallel(s.N*s.C, 32, func(lo, hi, _ int) {
 		for p := lo; p < hi; p++ {
-			xp, dxp, dyp := x[p*s.H*s.W:(p+1)*s.H*s.W], dx[p*s.H*s.W:(p+1)*s.H*s.W], dy[p*oh*ow:]
+			xp, dxp, dyp := x[p*s.H*s.W:(p+1)*s.H*s.W], dx[p*s.H*s.W:(p+1)*s.H*s.W], dy[p*oh*ow:(p+1)*oh*ow]
 			for i := 0; i < oh; i++ {
-				r0, r1 := 2*i*s.W, (2*i+1)*s.W
-				for j := 0; j < ow; j++ {
-					// The first maximum in row-major order takes dy; the
-					// other three get zero.
-					a, b, cc, d := r0+2*j, r0+2*j+1, r1+2*j, r1+2*j+1
-					best := a
-					if xp[b] > xp[best] {
-						best = b
-					}
-					if xp[cc] > xp[best] {
-						best = cc
-					}
-					if xp[d] > xp[best] {
-						best = d
-					}
-					dxp[a], dxp[b], dxp[cc], dxp[d] = 0, 0, 0, 0
-					dxp[best] = dyp[i*ow+j]
-				}
+				poolBackwardRows(dxp[2*i*s.W:(2*i+2)*s.W], xp[2*i*s.W:(2*i+2)*s.W], dyp[i*ow:(i+1)*ow], s.W)
 			}
 		}
 	})
+}
+
+// poolBackwardRows routes the gradients dy of one row of 2×2 windows to
+// the first maximum of each window of x (two rows of w, row-major order),
+// dx of the other three set to +0. It has no data-dependent branch: the
+// winner is chosen by masks, since ReLU's outputs (many zero ties, random
+// signs) make branches mispredict.
+func poolBackwardRows(dx, x, dy []float32, w int) {
+	x0, x1 := x[:w], x[w:2*w]
+	d0, d1 := dx[:w], dx[w:2*w]
+	for j, g := range dy[:w/2] {
+		a, b, c, d := x0[2*j], x0[2*j+1], x1[2*j], x1[2*j+1]
+		// m is the running maximum; the k masks say which element holds it.
+		kb := mask(b > a)
+		m := sel(kb, b, a)
+		kc := mask(c > m)
+		m = sel(kc, c, m)
+		kd := mask(d > m)
+		// The winner: d if kd, else c if kc, else b if kb, else a.
+		kc &^= kd
+		kb &^= kc | kd
+		ka := ^(kb | kc | kd)
+		gb := math.Float32bits(g)
+		d0[2*j] = math.Float32frombits(gb & ka)
+		d0[2*j+1] = math.Float32frombits(gb & kb)
+		d1[2*j] = math.Float32frombits(gb & kc)
+		d1[2*j+1] = math.Float32frombits(gb & kd)
+	}
+}
+
+// fill sets every element of v to x, doubling the filled prefix with copy
+// (memmove's vector loop) rather than storing one float at a time.
+func fill(v []float32, x float32) {
+	if len(v) == 0 {
+		return
+	}
+	v[0] = x
+	for n := 1; n < len(v); n *= 2 {
+		copy(v[n:], v[:n])
+	}
+}
+
+// mask returns all ones for true, zero for false.
+func mask(b bool) uint32 {
+	var m uint32
+	if b {
+		m = 1
+	}
+	return -m
+}
+
+// sel returns x where k is all ones, y where it is zero.
+func sel(k uint32, x, y float32) float32 {
+	return math.Float32frombits(math.Float32bits(x)&k | math.Float32bits(y)&^k)
 }
 
 // dropoutMask applies the mask of stream r at step to n elements:

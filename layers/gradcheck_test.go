@@ -29,74 +29,6 @@ func to64(v []float32) []float64 {
 	return o
 }
 
-func conv64(x, w, b []float64, s ConvShape) []float64 {
-	oh, ow := s.OH(), s.OW()
-	y := make([]float64, s.OutLen())
-	for n := 0; n < s.N; n++ {
-		for k := 0; k < s.K; k++ {
-			for i := 0; i < oh; i++ {
-				for j := 0; j < ow; j++ {
-					v := b[k]
-					for c := 0; c < s.C; c++ {
-						for r := 0; r < s.R; r++ {
-							for q := 0; q < s.S; q++ {
-								v += x[((n*s.C+c)*s.H+i+r)*s.W+j+q] * w[((k*s.C+c)*s.R+r)*s.S+q]
-							}
-						}
-					}
-					y[((n*s.K+k)*oh+i)*ow+j] = v
-				}
-			}
-		}
-	}
-	return y
-}
-
-func dense64(x, w, b []float64, n, in, out int) []float64 {
-	y := make([]float64, n*out)
-	for i := 0; i < n; i++ {
-		for o := 0; o < out; o++ {
-			v := b[o]
-			for k := 0; k < in; k++ {
-				v += x[i*in+k] * w[k*out+o]
-			}
-			y[i*out+o] = v
-		}
-	}
-	return y
-}
-
-func pool64(x []float64, s PoolShape) []float64 {
-	oh, ow := s.H/2, s.W/2
-	y := make([]float64, s.OutLen())
-	for p := 0; p < s.N*s.C; p++ {
-		for i := 0; i < oh; i++ {
-			for j := 0; j < ow; j++ {
-				a := x[p*s.H*s.W+2*i*s.W+2*j:]
-				c := x[p*s.H*s.W+(2*i+1)*s.W+2*j:]
-				y[p*oh*ow+i*ow+j] = math.Max(math.Max(a[0], a[1]), math.Max(c[0], c[1]))
-			}
-		}
-	}
-	return y
-}
-
-func logSoftmax64(z []float64) []float64 {
-	m := z[0]
-	for _, v := range z {
-		m = math.Max(m, v)
-	}
-	var s float64
-	for _, v := range z {
-		s += math.Exp(v - m)
-	}
-	o := make([]float64, len(z))
-	for i, v := range z {
-		o[i] = v - m - math.Log(s)
-	}
-	return o
-}
-
 func dot64(a []float64, b []float32) float64 {
 	var s float64
 	for i := range a {
@@ -154,12 +86,12 @@ func TestConvGradients(t *testing.T) {
 			g := randSlice(r, s.OutLen(), 1)
 			y := c.Alloc(s.OutLen())
 			c.ConvForward(y, buf(c, x), buf(c, w), buf(c, b), s)
-			checkClose(t, "forward", Floats(y), conv64(to64(x), to64(w), to64(b), s), 1e-5)
+			checkClose(t, "forward", Floats(y), Conv64(to64(x), to64(w), to64(b), s), 1e-5)
 			dx, dw, db := c.Alloc(s.InLen()), c.Alloc(s.WLen()), c.Alloc(s.K)
 			c.ConvBackward(dx, dw, db, buf(c, g), buf(c, x), buf(c, w), s)
-			fdCheck(t, "dx", x, Floats(dx), func(v []float64) float64 { return dot64(conv64(v, to64(w), to64(b), s), g) }, 1e-5)
-			fdCheck(t, "dw", w, Floats(dw), func(v []float64) float64 { return dot64(conv64(to64(x), v, to64(b), s), g) }, 1e-5)
-			fdCheck(t, "db", b, Floats(db), func(v []float64) float64 { return dot64(conv64(to64(x), to64(w), v, s), g) }, 1e-5)
+			fdCheck(t, "dx", x, Floats(dx), func(v []float64) float64 { return dot64(Conv64(v, to64(w), to64(b), s), g) }, 1e-5)
+			fdCheck(t, "dw", w, Floats(dw), func(v []float64) float64 { return dot64(Conv64(to64(x), v, to64(b), s), g) }, 1e-5)
+			fdCheck(t, "db", b, Floats(db), func(v []float64) float64 { return dot64(Conv64(to64(x), to64(w), v, s), g) }, 1e-5)
 		})
 	}
 }
@@ -171,12 +103,12 @@ func TestDenseGradients(t *testing.T) {
 	x, w, b, g := randSlice(r, n*in, 1), randSlice(r, in*out, 1), randSlice(r, out, 1), randSlice(r, n*out, 1)
 	y := c.Alloc(n * out)
 	c.DenseForward(y, buf(c, x), buf(c, w), buf(c, b), n, in, out)
-	checkClose(t, "forward", Floats(y), dense64(to64(x), to64(w), to64(b), n, in, out), 1e-5)
+	checkClose(t, "forward", Floats(y), Dense64(to64(x), to64(w), to64(b), n, in, out), 1e-5)
 	dx, dw, db := c.Alloc(n*in), c.Alloc(in*out), c.Alloc(out)
 	c.DenseBackward(dx, dw, db, buf(c, g), buf(c, x), buf(c, w), n, in, out)
-	fdCheck(t, "dx", x, Floats(dx), func(v []float64) float64 { return dot64(dense64(v, to64(w), to64(b), n, in, out), g) }, 1e-5)
-	fdCheck(t, "dw", w, Floats(dw), func(v []float64) float64 { return dot64(dense64(to64(x), v, to64(b), n, in, out), g) }, 1e-5)
-	fdCheck(t, "db", b, Floats(db), func(v []float64) float64 { return dot64(dense64(to64(x), to64(w), v, n, in, out), g) }, 1e-5)
+	fdCheck(t, "dx", x, Floats(dx), func(v []float64) float64 { return dot64(Dense64(v, to64(w), to64(b), n, in, out), g) }, 1e-5)
+	fdCheck(t, "dw", w, Floats(dw), func(v []float64) float64 { return dot64(Dense64(to64(x), v, to64(b), n, in, out), g) }, 1e-5)
+	fdCheck(t, "db", b, Floats(db), func(v []float64) float64 { return dot64(Dense64(to64(x), to64(w), v, n, in, out), g) }, 1e-5)
 }
 
 func TestPoolAndReLUGradients(t *testing.T) {
@@ -186,10 +118,10 @@ func TestPoolAndReLUGradients(t *testing.T) {
 	x, g := randSlice(r, s.InLen(), 1), randSlice(r, s.OutLen(), 1)
 	y := c.Alloc(s.OutLen())
 	c.MaxPoolForward(y, buf(c, x), s)
-	checkClose(t, "pool forward", Floats(y), pool64(to64(x), s), 0)
+	checkClose(t, "pool forward", Floats(y), Pool64(to64(x), s), 0)
 	dx := c.Alloc(s.InLen())
 	c.MaxPoolBackward(dx, buf(c, g), buf(c, x), y, s)
-	fdCheck(t, "pool dx", x, Floats(dx), func(v []float64) float64 { return dot64(pool64(v, s), g) }, 1e-5)
+	fdCheck(t, "pool dx", x, Floats(dx), func(v []float64) float64 { return dot64(Pool64(v, s), g) }, 1e-5)
 
 	n := 50
 	x, g = randSlice(r, n, 1), randSlice(r, n, 1)
@@ -262,7 +194,7 @@ func TestLossGradients(t *testing.T) {
 	xent := func(v []float64) float64 {
 		var s float64
 		for i := 0; i < n; i++ {
-			s -= logSoftmax64(v[i*k : (i+1)*k])[labels[i]]
+			s -= LogSoftmax64(v[i*k : (i+1)*k])[labels[i]]
 		}
 		return s * scale
 	}
@@ -280,7 +212,7 @@ func TestLossGradients(t *testing.T) {
 	kl64 := func(v []float64) float64 {
 		var s float64
 		for i := 0; i < n; i++ {
-			lp, lqq := logSoftmax64(to64(logits[i*k:(i+1)*k])), logSoftmax64(v[i*k:(i+1)*k])
+			lp, lqq := LogSoftmax64(to64(logits[i*k:(i+1)*k])), LogSoftmax64(v[i*k:(i+1)*k])
 			for j := range lp {
 				s += math.Exp(lp[j]) * (lp[j] - lqq[j])
 			}
@@ -308,7 +240,7 @@ func TestEntropyGradient(t *testing.T) {
 	ent := func(v []float64) float64 {
 		var s float64
 		for i := 0; i < n; i++ {
-			for _, l := range logSoftmax64(v[i*k : (i+1)*k]) {
+			for _, l := range LogSoftmax64(v[i*k : (i+1)*k]) {
 				s -= math.Exp(l) * l
 			}
 		}
@@ -345,6 +277,37 @@ func TestAdam(t *testing.T) {
 		}
 	}
 	checkClose(t, "adam params", Floats(p), want, 1e-6)
+}
+
+// TestAdadelta checks three Adadelta steps against Keras 1.2.2's update in
+// float64 (keras/optimizers.py, Adadelta.get_updates):
+//
+//	new_a  = rho*a + (1-rho)*g²
+//	update = g*sqrt(d_a + eps)/sqrt(new_a + eps)
+//	p      = p - lr*update
+//	d_a    = rho*d_a + (1-rho)*update²
+func TestAdadelta(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 10))
+	c := NewCPU(2)
+	const n = 100
+	p0 := randSlice(r, n, 1)
+	p, a, d := buf(c, p0), c.Alloc(n), c.Alloc(n)
+	want, wa, wd := to64(p0), make([]float64, n), make([]float64, n)
+	const lr, rho, eps = 1.0, 0.95, 1e-8
+	for step := 0; step < 3; step++ {
+		g := randSlice(r, n, 1)
+		c.Adadelta(p, buf(c, g), a, d, lr, rho, eps)
+		for i := range want {
+			gi := float64(g[i])
+			wa[i] = rho*wa[i] + (1-rho)*gi*gi
+			u := gi * math.Sqrt(wd[i]+eps) / math.Sqrt(wa[i]+eps)
+			want[i] -= lr * u
+			wd[i] = rho*wd[i] + (1-rho)*u*u
+		}
+	}
+	checkClose(t, "adadelta params", Floats(p), want, 1e-6)
+	checkClose(t, "adadelta accumulated g²", Floats(a), wa, 1e-6)
+	checkClose(t, "adadelta accumulated update²", Floats(d), wd, 1e-6)
 }
 
 func TestPerturbGradients(t *testing.T) {
@@ -423,29 +386,10 @@ func TestModelGradients(t *testing.T) {
 
 	ps := Params()
 	forward := func(p, xin []float64) float64 {
-		view := func(name string) []float64 {
-			for _, q := range ps {
-				if q.Name == name {
-					return p[q.Off : q.Off+q.Len]
-				}
-			}
-			panic(name)
-		}
-		relu := func(v []float64) []float64 {
-			for i := range v {
-				v[i] = math.Max(v[i], 0)
-			}
-			return v
-		}
-		c1, c2, pl := m.shapes(n)
-		y := relu(conv64(xin, view("conv1.w"), view("conv1.b"), c1))
-		y = relu(conv64(y, view("conv2.w"), view("conv2.b"), c2))
-		y = pool64(y, pl)
-		y = relu(dense64(y, view("dense1.w"), view("dense1.b"), n, Flat, Hidden))
-		y = dense64(y, view("dense2.w"), view("dense2.b"), n, Hidden, Classes)
+		y := Forward64(p, xin, n)
 		var s float64
 		for i := 0; i < n; i++ {
-			s -= logSoftmax64(y[i*Classes : (i+1)*Classes])[labels[i]]
+			s -= LogSoftmax64(y[i*Classes : (i+1)*Classes])[labels[i]]
 		}
 		return s / n
 	}

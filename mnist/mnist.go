@@ -1,9 +1,13 @@
 package mnist
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,4 +175,32 @@ func escapeModulePath(path string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// Sum returns the SHA-256 (hex) of the set's N images and labels as
+// stored: each image's pixels as float32 bits, then the labels as int32,
+// little-endian. Two sets with the same sum hold the same examples in the
+// same order; a nil set's sum is "".
+func (s *Set) Sum() string {
+	if s == nil {
+		return ""
+	}
+	h := sha256.New()
+	var buf [4096]byte
+	n := 0
+	put := func(w uint32) {
+		binary.LittleEndian.PutUint32(buf[n:], w)
+		if n += 4; n == len(buf) {
+			h.Write(buf[:])
+			n = 0
+		}
+	}
+	for _, v := range s.Images[:s.N*Pixels] {
+		put(math.Float32bits(v))
+	}
+	for _, l := range s.Labels[:s.N] {
+		put(uint32(l))
+	}
+	h.Write(buf[:n])
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -21,7 +21,10 @@ import (
 //	          "model" = "seed-cnn", "config" = the Config as JSON,
 //	          "epoch" and "step" = the epochs and steps done,
 //	          "labeled_indices" = the labelled images (semi-supervised),
-//	          "teacher_sha256" = SHA-256 of the teacher's parameters (--teacher).
+//	          "teacher_sha256" = SHA-256 of the teacher's parameters (--teacher),
+//	          "data" = the data trained on as JSON: --limit and the SHA-256
+//	          of the training and of the test images and labels as used
+//	          (see DataID; a resume on other data is refused).
 //
 // The Philox streams are positioned by (seed, epoch, step) alone, so these
 // fields are the whole state of a run: a run resumed from them goes on
@@ -44,6 +47,7 @@ type State struct {
 	Labeled    []int32   // the labelled images of a semi-supervised run (derived from the seed; saved for reference and checked by LoadTeacher), without pseudo-labelled ones
 	Average    []float32 // the parameters' moving average (runs with EMA), else nil
 	TeacherSum string    // SHA-256 (hex) of the teacher's parameters (runs with a teacher), else ""
+	Data       DataID    // the data trained on; zero in files written before it was recorded
 }
 
 // ModelParams returns the parameters of the run's model: the moving
@@ -94,34 +98,6 @@ func (t *Trainer) Restore(s *State) error {
 	return t.B.Sync()
 }
 
-// SameMath returns an error naming the first field of o that differs from
-// c in a way that changes the arithmetic of training (Epochs may differ).
-func (c Config) SameMath(o Config) error {
-	type field struct {
-		name string
-		a, b any
-	}
-	for _, f := range []field{
-		{"batch", c.Batch, o.Batch}, {"dropout", c.Dropout, o.Dropout}, {"vat", c.VAT, o.VAT},
-		{"eps", c.Eps, o.Eps}, {"xi", c.Xi, o.Xi}, {"ip", c.IP, o.IP}, {"vat-weight", c.Weight, o.Weight},
-		{"norm", c.Norm, o.Norm}, {"seed", c.Seed, o.Seed},
-		{"labeled", c.Labeled, o.Labeled}, {"ul-batch", c.ULBatch, o.ULBatch}, {"vat-labeled", c.VATLabeled, o.VATLabeled},
-		{"entmin", c.EntMin, o.EntMin}, {"optimizer", c.Optimizer, o.Optimizer},
-		{"lr", c.LR, o.LR}, {"rho", c.Rho, o.Rho}, {"beta1", c.Beta1, o.Beta1}, {"beta2", c.Beta2, o.Beta2},
-		{"optimizer epsilon", c.AdaEps, o.AdaEps}, {"lr-decay", c.LRDecay, o.LRDecay},
-		{"translate", c.Translate, o.Translate}, {"ema", c.EMA, o.EMA},
-		{"teacher", c.Teacher, o.Teacher},
-	} {
-		if f.a != f.b {
-			return fmt.Errorf("checkpoint has %s %v, this run %v", f.name, f.b, f.a)
-		}
-	}
-	if c.Teacher != "" && c.TeacherMin != o.TeacherMin { // unused without a teacher
-		return fmt.Errorf("checkpoint has teacher-min %v, this run %v", o.TeacherMin, c.TeacherMin)
-	}
-	return nil
-}
-
 // Save writes s to path atomically.
 func (s *State) Save(path string) error {
 	f := &checkpoint.File{Metadata: map[string]string{}}
@@ -152,6 +128,10 @@ func (s *State) Save(path string) error {
 	}
 	if s.TeacherSum != "" {
 		f.Metadata["teacher_sha256"] = s.TeacherSum
+	}
+	if s.Data.Train != "" {
+		d, _ := json.Marshal(s.Data)
+		f.Metadata["data"] = string(d)
 	}
 	return checkpoint.WriteFile(path, f)
 }
@@ -194,6 +174,11 @@ func Load(path string) (*State, error) {
 		return nil, bad("step %q is not a count", md["step"])
 	}
 	s.TeacherSum = md["teacher_sha256"]
+	if d, ok := md["data"]; ok {
+		if err := json.Unmarshal([]byte(d), &s.Data); err != nil {
+			return nil, bad("data: %v", err)
+		}
+	}
 	if l, ok := md["labeled_indices"]; ok {
 		if err := json.Unmarshal([]byte(l), &s.Labeled); err != nil {
 			return nil, bad("labeled_indices: %v", err)

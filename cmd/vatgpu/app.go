@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/vatgpu/vatgpu/vat"
 )
 
 // usageError marks an error as the user's: a bad flag or argument (exit 2).
@@ -16,22 +19,28 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
+// commands returns vatgpu's commands.
+func commands(stdout, stderr io.Writer) []*cli.Command {
+	return []*cli.Command{
+		trainCommand(stdout, stderr),
+		evalCommand(stdout),
+		devicesCommand(stdout),
+		parityCommand(stdout),
+		benchCommand(stdout, stderr),
+		reproduceCommand(stdout, stderr),
+		plotCommand(stdout),
+		adversarialCommand(stdout),
+		predictCommand(os.Stdin, stdout, stderr),
+	}
+}
+
 // run builds the app, runs it on args and turns its error into an exit
 // code, printing one line to stderr.
 func run(args []string, stdout, stderr io.Writer) int {
 	app := &cli.App{
-		Name:  "vatgpu",
-		Usage: "train an MNIST CNN with Virtual Adversarial Training on a GPU or the CPU",
-		Commands: []*cli.Command{
-			trainCommand(stdout, stderr),
-			evalCommand(stdout),
-			devicesCommand(stdout),
-			parityCommand(stdout),
-			benchCommand(stdout, stderr),
-			reproduceCommand(stdout, stderr),
-			plotCommand(stdout),
-			adversarialCommand(stdout),
-		},
+		Name:            "vatgpu",
+		Usage:           "train an MNIST CNN with Virtual Adversarial Training on a GPU or the CPU",
+		Commands:        commands(stdout, stderr),
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
@@ -40,13 +49,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are decided below
 	}
-	err := app.Run(args)
+	err := app.Run(flagsFirst(app.Commands, args))
 	if err == nil {
 		return 0
 	}
 	fmt.Fprintln(stderr, "vatgpu: "+strings.TrimSpace(firstLine(err.Error())))
 	var ue usageError
-	if errors.As(err, &ue) || isFlagError(err) {
+	if errors.As(err, &ue) || errors.Is(err, vat.ErrUsage) || isFlagError(err) {
 		return 2
 	}
 	return 1

@@ -46,7 +46,11 @@ func Eval(a EvalArgs, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, test, err := loadData(a.Data, a.Limit)
+	// NaN weights would score NaN at chance accuracy and look like a result.
+	if err := s.CheckModel(); err != nil {
+		return fmt.Errorf("%s: %v", a.Model, err)
+	}
+	_, test, err := vat.LoadData(a.Data, a.Limit)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,12 @@ type metricsFile struct {
 	enc *json.Encoder
 }
 
+// openMetrics opens path and writes the header; with path "" it returns
+// nil, whose methods do nothing.
 func openMetrics(path string, cfg vat.Config, device string, trainN, testN int) (*metricsFile, error) {
+	if path == "" {
+		return nil, nil
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
 	if err != nil {
 		return nil, err

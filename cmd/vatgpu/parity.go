@@ -14,6 +14,7 @@ import (
 	"github.com/vatgpu/vatgpu/gpu"
 	"github.com/vatgpu/vatgpu/layers"
 	"github.com/vatgpu/vatgpu/layers/layerstest"
+	"github.com/vatgpu/vatgpu/parity"
 )
 
 // ParityArgs are the flags of `vatgpu parity`.
@@ -31,7 +32,7 @@ func parityCommand(stdout io.Writer) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "device", Value: "0", Usage: "GPU index, or cpu to run the CPU against itself (a dry run of the command)", Destination: &a.Device},
 			&cli.StringFlag{Name: "record", Usage: "write the inputs and outputs of every case that passes to this folder (testdata/parity)", Destination: &a.Record},
-			&cli.BoolFlag{Name: "ops", Usage: "only the cases of single ops and passes, not the whole trainings (one case of every op: a quick smoke test)", Destination: &a.Ops},
+			&cli.BoolFlag{Name: "ops", Usage: "only the op cases (layerstest), not r_adv and the trainings (vattest): one case of every op, a quick smoke test", Destination: &a.Ops},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -42,8 +43,8 @@ func parityCommand(stdout io.Writer) *cli.Command {
 	}
 }
 
-// Parity runs `vatgpu parity`: every conformance case (with Ops, those of
-// single ops) on the device and on the CPU, a line per output with its
+// Parity runs `vatgpu parity`: every conformance case (with Ops, the op
+// cases of layerstest alone) on the device and on the CPU, a line per output with its
 // largest errors against the tolerances, a line per case, and with Record
 // the fixtures of the cases that pass, which `make test` checks the CPU
 // against. A case that fails, or errs, or panics, is reported and the
@@ -78,20 +79,21 @@ func Parity(a ParityArgs, w io.Writer) error {
 			"driver": r.DriverVersion, "cuda": strconv.Itoa(r.CUDAVersion),
 			"cublas": r.CUBLAS.Version, "cudnn": r.CUDNN.Version, "graphs": graphsSetting()}
 	}
+	cases := parity.Cases()
+	if a.Ops {
+		cases = layerstest.Cases()
+	}
 	var failed []string
 	passed, recorded := 0, 0
-	for i, c := range layerstest.Cases() {
-		if a.Ops && c.Training {
-			continue
-		}
+	for _, c := range cases {
 		start := time.Now()
-		in := c.InputsFor(i)
+		in := c.NewInputs()
 		got, want, err := runParityCase(b, c, in)
 		ok := err == nil
 		if err != nil {
 			fmt.Fprintf(w, "%-20s FAIL %v\n", c.Name, err)
 		} else {
-			tol := layerstest.Tolerances[c.Name]
+			tol := c.Tol
 			for _, r := range layerstest.CompareAll(got, want, tol) {
 				status := "ok"
 				if r.Fail != "" {
@@ -103,14 +105,14 @@ func Parity(a ParityArgs, w io.Writer) error {
 		note := ""
 		switch {
 		case ok && a.Record != "":
-			if err := layerstest.WriteFixture(a.Record, i, in, got, info); err != nil {
+			if err := parity.WriteFixture(a.Record, c, in, got, info); err != nil {
 				ok, note = false, fmt.Sprintf(": recording: %v", err)
 			} else {
 				recorded++
 				note = " (recorded)"
 			}
 		case !ok && a.Record != "":
-			if err := os.Remove(layerstest.FixturePath(a.Record, c.Name)); err == nil {
+			if err := os.Remove(parity.FixturePath(a.Record, c.Name)); err == nil {
 				note = " (its old fixture removed)"
 			}
 		}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vatgpu/vatgpu/layers"
+	"github.com/vatgpu/vatgpu/mnist"
 	"github.com/vatgpu/vatgpu/vat"
 )
 
@@ -71,7 +73,7 @@ func Reproduce(a ReproduceArgs, stdout, stderr io.Writer) error {
 	if a.Limit < 0 {
 		return usagef("--limit must be 0 (all) or positive, got %d", a.Limit)
 	}
-	train, test, err := loadData(a.Data, a.Limit)
+	train, test, err := vat.LoadData(a.Data, a.Limit)
 	if err != nil {
 		return err
 	}
@@ -84,45 +86,54 @@ func Reproduce(a ReproduceArgs, stdout, stderr io.Writer) error {
 	for _, sr := range seedRuns {
 		cfg := vat.DefaultConfig()
 		cfg.Epochs, cfg.Dropout, cfg.VAT = a.Epochs, sr.dropout, sr.vat
-		t, err := vat.NewTrainer(b, cfg, train, test, nil)
+		row, err := reproduceRun(sr.name, cfg, b, train, test, a, stdout, stderr)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %v", sr.name, err)
 		}
-		var mf *metricsFile
-		if a.MetricsDir != "" {
-			if mf, err = openMetrics(filepath.Join(a.MetricsDir, sr.name+".jsonl"), cfg, b.Name(), train.N, test.N); err != nil {
-				t.Free()
-				return err
-			}
-		}
-		bar := newProgressBar(stderr, cfg.Epochs)
-		bar.tty = bar.tty && !a.Quiet
-		var secs float64
-		for t.Epoch < cfg.Epochs {
-			es, err := t.RunEpoch(bar.update)
-			bar.clear()
-			if err == nil {
-				err = mf.epoch(es, t.Step, b.Name())
-			}
-			if err != nil {
-				t.Free()
-				mf.Close()
-				return fmt.Errorf("%s: %v", sr.name, err)
-			}
-			secs += es.Seconds
-			fmt.Fprintf(stdout, "%s: epoch %d/%d: loss %.4f - test acc %.4f - %.1f s\n", sr.name, es.Epoch, cfg.Epochs, es.Loss, es.TestAcc, es.Seconds)
-		}
-		loss, acc, err := t.Evaluate()
-		t.Free()
-		mf.Close()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "finish: use_dropout=%v, use_vat=%v: score=%g, accuracy=%g\n", cfg.Dropout, cfg.VAT, loss, acc)
-		rows = append(rows, ReproduceRow{sr.name, acc * 100, loss, secs / float64(cfg.Epochs)})
+		rows = append(rows, row)
 	}
 	printReproduce(stdout, rows, b.Name(), a, train.N)
 	return nil
+}
+
+// reproduceRun trains one of the seed's runs, its lines prefixed with its
+// name.
+func reproduceRun(name string, cfg vat.Config, b layers.Backend, train, test *mnist.Set, a ReproduceArgs, stdout, stderr io.Writer) (ReproduceRow, error) {
+	r, err := vat.OpenRun(vat.RunOptions{Config: cfg, TrainSet: train, TestSet: test, Backend: b, Log: prefixWriter{name + ": ", stdout}})
+	if err != nil {
+		return ReproduceRow{}, err
+	}
+	defer r.Close()
+	var mf *metricsFile
+	if a.MetricsDir != "" {
+		if mf, err = openMetrics(filepath.Join(a.MetricsDir, name+".jsonl"), cfg, b.Name(), train.N, test.N); err != nil {
+			return ReproduceRow{}, err
+		}
+		defer mf.Close()
+	}
+	bar := newProgressBar(stderr, cfg.Epochs)
+	bar.tty = bar.tty && !a.Quiet
+	var secs float64
+	loss, acc, err := r.Train(bar.update, func(es vat.EpochStats) error {
+		bar.clear()
+		secs += es.Seconds
+		return mf.epoch(es, r.Trainer.Step, b.Name())
+	})
+	bar.clear()
+	return ReproduceRow{name, acc * 100, loss, secs / float64(cfg.Epochs)}, err
+}
+
+// prefixWriter writes each Write (one line, from Run) after a prefix.
+type prefixWriter struct {
+	prefix string
+	w      io.Writer
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.w, p.prefix); err != nil {
+		return 0, err
+	}
+	return p.w.Write(b)
 }
 
 func printReproduce(w io.Writer, rows []ReproduceRow, device string, a ReproduceArgs, n int) {

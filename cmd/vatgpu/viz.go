@@ -87,12 +87,15 @@ func Adversarial(a AdversarialArgs, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := s.CheckModel(); err != nil {
+		return fmt.Errorf("%s: %v", a.Model, err)
+	}
 	cfg := s.Config
 	cfg.Eps, cfg.Xi, cfg.IP = float32(a.Eps), float32(a.Xi), a.IP
 	if err := cfg.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
-	_, test, err := loadData(a.Data, a.N)
+	_, test, err := vat.LoadData(a.Data, a.N)
 	if err != nil {
 		return err
 	}

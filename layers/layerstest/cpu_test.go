@@ -6,27 +6,26 @@ import (
 	"github.com/vatgpu/vatgpu/layers"
 )
 
-// TestCPUThreads runs the suite on a one-thread CPU backend against the
+// TestCPUThreads runs the op cases on a one-thread CPU backend against the
 // default one: results must not depend on the thread count.
 func TestCPUThreads(t *testing.T) {
-	Run(t, layers.NewCPU(1), true)
+	Run(t, layers.NewCPU(1), true, Cases())
 }
 
 func TestToleranceTable(t *testing.T) {
+	names := map[string]bool{}
 	for _, c := range Cases() {
-		tol, ok := Tolerances[c.Name]
-		if !ok || tol.Why == "" {
+		if c.Tol.Why == "" {
 			t.Errorf("case %s has no tolerance with a reason", c.Name)
 		}
+		if names[c.Name] {
+			t.Errorf("case %s twice", c.Name)
+		}
+		names[c.Name] = true
 	}
-}
-
-// TestRecordVerify records the CPU's own outputs as fixtures and verifies
-// them: the machinery the GPU fixtures go through.
-func TestRecordVerify(t *testing.T) {
-	dir := t.TempDir()
-	if err := Record(dir, layers.NewCPU(0), map[string]string{"device": "cpu", "source_hash": "test"}); err != nil {
-		t.Fatal(err)
+	for name := range Tolerances {
+		if !names[name] {
+			t.Errorf("tolerance for %s, which is no case", name)
+		}
 	}
-	Verify(t, dir, "test")
 }

@@ -1,4 +1,9 @@
-package layerstest
+// Package parity records a backend's outputs on every conformance case
+// (layerstest's op cases and vattest's training cases) as fixtures, and
+// checks the CPU against them later, on machines without that backend:
+// `vatgpu parity --record` writes them on a GPU, and make test verifies
+// the CPU against every fixture committed in testdata/parity.
+package parity
 
 import (
 	"fmt"
@@ -11,16 +16,26 @@ import (
 
 	"github.com/vatgpu/vatgpu/checkpoint"
 	"github.com/vatgpu/vatgpu/layers"
+	"github.com/vatgpu/vatgpu/layers/layerstest"
+	"github.com/vatgpu/vatgpu/vat/vattest"
+)
+
+// Cases returns every conformance case: the op cases, then the training
+// cases.
+func Cases() []layerstest.Case { return append(layerstest.Cases(), vattest.Cases()...) }
+
+type (
+	Case    = layerstest.Case
+	Tensors = layerstest.Tensors
 )
 
 // Fixture files: one safetensors file per case, <case>.safetensors, with
 // tensors "in/<name>" (the inputs) and "out/<name>" (the recording
 // backend's outputs), and metadata "format" = "vatgpu-parity", "case",
-// "seed" (the case's input seed) and whatever the recorder adds: device,
-// driver, CUDA, cuBLAS and cuDNN versions, "source_hash" (gpu.SourceHash).
+// "seed" (the case's input seed, layerstest.Seed) and whatever the recorder
+// adds: device, driver, CUDA, cuBLAS and cuDNN versions, "source_hash"
+// (gpu.SourceHash).
 const fixtureFormat = "vatgpu-parity"
-
-func caseSeed(i int) uint64 { return uint64(i) + 1 }
 
 // Record runs every case on b and writes its inputs and outputs to dir,
 // with info added to each file's metadata.
@@ -28,28 +43,27 @@ func Record(dir string, b layers.Backend, info map[string]string) error {
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err
 	}
-	for i, c := range Cases() {
-		in := c.InputsFor(i)
+	for _, c := range Cases() {
+		in := c.NewInputs()
 		out := c.Run(b, in)
 		if err := b.Sync(); err != nil {
 			return fmt.Errorf("case %s: %v", c.Name, err)
 		}
-		if err := WriteFixture(dir, i, in, out, info); err != nil {
+		if err := WriteFixture(dir, c, in, out, info); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// WriteFixture writes case i's inputs in (from InputsFor) and the outputs
-// out a backend gave for them to dir, as Record does, with info added to
-// the metadata.
-func WriteFixture(dir string, i int, in, out Tensors, info map[string]string) error {
-	c := Cases()[i]
+// WriteFixture writes case c's inputs in (from c.NewInputs) and the
+// outputs out a backend gave for them to dir, as Record does, with info
+// added to the metadata.
+func WriteFixture(dir string, c Case, in, out Tensors, info map[string]string) error {
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err
 	}
-	f := &checkpoint.File{Metadata: map[string]string{"format": fixtureFormat, "case": c.Name, "seed": strconv.FormatUint(caseSeed(i), 10)}}
+	f := &checkpoint.File{Metadata: map[string]string{"format": fixtureFormat, "case": c.Name, "seed": strconv.FormatUint(layerstest.Seed(c.Name), 10)}}
 	for k, v := range info {
 		f.Metadata[k] = v
 	}
@@ -115,7 +129,7 @@ func Verify(t *testing.T, dir, sourceHash string) {
 		}
 		t.Run(name, func(t *testing.T) {
 			got := c.Run(layers.NewCPU(0), in)
-			check(t, name+" (cpu vs "+md["device"]+")", got, want, Tolerances[name])
+			layerstest.Check(t, name+" (cpu vs "+md["device"]+")", got, want, c.Tol)
 		})
 	}
 }

@@ -1,4 +1,4 @@
-package layerstest
+package parity
 
 import (
 	"os"

@@ -1,0 +1,66 @@
+package gemm
+
+import "fmt"
+
+// Copy sets C = A for m×n matrices stored row-major with row strides lda
+// and ldc (im2col's rows of patches).
+func Copy(m, n int, a []float32, lda int, c []float32, ldc int) {
+	checkStrided("Copy", m, n, a, lda, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if copyKernel(m, n, a, lda, c, ldc) {
+		return
+	}
+	for i := 0; i < m; i++ {
+		copy(c[i*ldc:i*ldc+n], a[i*lda:i*lda+n])
+	}
+}
+
+// ReLU sets y[i] = max(x[i], 0) with Go's max: a NaN stays NaN and -0
+// becomes +0. y and x have the same length and may be the same slice.
+func ReLU(y, x []float32) {
+	if len(y) != len(x) {
+		panic(fmt.Sprintf("gemm: ReLU: lengths %d and %d", len(y), len(x)))
+	}
+	if len(x) == 0 || reluKernel(y, x) {
+		return
+	}
+	for i, v := range x {
+		y[i] = max(v, 0)
+	}
+}
+
+// ReLUMask sets dx[i] = dy[i] where y[i] > 0 (+Inf included, NaN not) and
+// +0 elsewhere: ReLU's backward from its output y. The slices have the same
+// length; dx may be dy.
+func ReLUMask(dx, dy, y []float32) {
+	if len(dx) != len(dy) || len(dy) != len(y) {
+		panic(fmt.Sprintf("gemm: ReLUMask: lengths %d, %d and %d", len(dx), len(dy), len(y)))
+	}
+	if len(y) == 0 || reluMaskKernel(dx, dy, y) {
+		return
+	}
+	for i, v := range y {
+		if v > 0 {
+			dx[i] = dy[i]
+		} else {
+			dx[i] = 0
+		}
+	}
+}
+
+func checkStrided(op string, m, n int, a []float32, lda int, c []float32, ldc int) {
+	if m < 0 || n < 0 {
+		panic("gemm: " + op + ": negative dimension")
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if lda < n || ldc < n {
+		panic(fmt.Sprintf("gemm: %s: stride %d or %d shorter than the width %d", op, lda, ldc, n))
+	}
+	if len(a) < (m-1)*lda+n || len(c) < (m-1)*ldc+n {
+		panic("gemm: " + op + ": short slice")
+	}
+}

@@ -1,0 +1,42 @@
+package vat
+
+import (
+	"math"
+	"testing"
+
+	"github.com/vatgpu/vatgpu/layers"
+)
+
+// TestTrainingLearns trains the seed's VAT recipe on the first 1,000 MNIST
+// images for two epochs of batch 32 and checks that it learns: the loss
+// falls, the cross-entropy ends well below chance's ln 10, and the test
+// accuracy ends far above chance's 10%. (Measured at commit time: loss
+// 1.57 then 0.64, test accuracy 0.55 then 0.74.)
+func TestTrainingLearns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two epochs on 1,000 images (a few seconds); skipped in -short mode")
+	}
+	cfg := DefaultConfig()
+	cfg.Epochs, cfg.Batch, cfg.VAT = 2, 32, true
+	r, err := OpenRun(RunOptions{Config: cfg, Limit: 1000, Backend: layers.NewCPU(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var stats []EpochStats
+	_, acc, err := r.Train(nil, func(es EpochStats) error { stats = append(stats, es); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := stats[0], stats[len(stats)-1]
+	t.Logf("loss %.4f -> %.4f, cross-entropy %.4f -> %.4f, test accuracy %.4f -> %.4f", first.Loss, last.Loss, first.CE, last.CE, first.TestAcc, acc)
+	if !(last.Loss < 0.7*first.Loss) {
+		t.Errorf("loss %.4f then %.4f: did not fall by 30%%", first.Loss, last.Loss)
+	}
+	if !(last.CE < 0.5*math.Ln10) {
+		t.Errorf("cross-entropy %.4f, not below half of chance's %.4f", last.CE, math.Ln10)
+	}
+	if !(acc > 0.6) {
+		t.Errorf("test accuracy %.4f, want > 0.6 (chance 0.1)", acc)
+	}
+}

@@ -1,0 +1,439 @@
+package vat
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+
+	"github.com/vatgpu/vatgpu/layers"
+)
+
+// A Setting is one setting of a training run, declared once in Settings:
+// the flag that sets it, the Config field it fills, its default and its
+// value under each preset, whether it changes the arithmetic, and its
+// check. The command line's flags, the presets, Config.Validate,
+// Config.SameMath (the resume check) and DefaultConfig are all derived
+// from the table, so a new setting is a Config field and one entry.
+type Setting struct {
+	Name     string // the flag's name, without dashes; errors name the setting by it
+	Field    string // the Config field
+	Category string // the group the flag is listed under in `vatgpu train --help`
+	Usage    string
+	// Default is the seed's value, of the field's type exactly.
+	Default any
+	// Presets holds the setting's value under the presets that change it.
+	Presets map[string]any
+	// Math marks a setting that changes the arithmetic of training: a
+	// resume refuses to change it. Matters, when non-nil, says whether it
+	// does so in a configuration (teacher-min counts only with a teacher).
+	Math    bool
+	Matters func(c Config) bool
+	// Check returns an error when the setting's value in c is invalid;
+	// nil accepts any value.
+	Check func(c Config) error
+}
+
+// Flag categories.
+const (
+	CatModel = "model and data"
+	CatVAT   = "vat (virtual adversarial training)"
+	CatOpt   = "optimiser"
+	CatSemi  = "semi-supervised"
+	CatRun   = "run and output"
+)
+
+// A Preset is a named set of values for the settings not given on the
+// command line.
+type Preset struct {
+	Name, Usage string
+}
+
+// Presets are the presets, the seed's first (it changes nothing).
+var Presets = []Preset{
+	{"seed", "the Keras article's settings"},
+	{"paper", "the VAT papers' semi-supervised MNIST settings (their official code's; 100 labels)"},
+}
+
+// Settings is the table of every setting of a training run.
+var Settings = []Setting{
+	{Name: "epochs", Field: "Epochs", Category: CatRun, Default: 12, Usage: "epochs to train",
+		Check: func(c Config) error { return positive("epochs", c.Epochs) }},
+	{Name: "batch", Field: "Batch", Category: CatModel, Default: 128, Math: true, Presets: map[string]any{"paper": 32},
+		Usage: "labelled images per step",
+		Check: func(c Config) error {
+			if err := positive("batch", c.Batch); err != nil {
+				return err
+			}
+			return between("batch", c.Batch, 1, 65536)
+		}},
+	{Name: "dropout", Field: "Dropout", Category: CatModel, Default: false, Math: true,
+		Usage: "dropout 0.25 after pooling and 0.5 after dense 128"},
+	{Name: "seed", Field: "Seed", Category: CatModel, Default: uint64(1337), Math: true,
+		Usage: "random seed (initial weights, order, dropout, VAT's directions, labelled images)"},
+	{Name: "translate", Field: "Translate", Category: CatModel, Default: 0, Math: true,
+		Usage: "move each training image by a random offset of up to N pixels per axis (0: off)",
+		Check: func(c Config) error { return between("translate", c.Translate, 0, 8) }},
+
+	{Name: "vat", Field: "VAT", Category: CatVAT, Default: false, Math: true, Presets: map[string]any{"paper": true},
+		Usage: "add the VAT term to the loss"},
+	{Name: "eps", Field: "Eps", Category: CatVAT, Default: float32(1), Math: true, Presets: map[string]any{"paper": float32(0.3)},
+		Usage: "length of the adversarial perturbation",
+		Check: func(c Config) error { return nonNegative("eps", c.Eps) }},
+	{Name: "xi", Field: "Xi", Category: CatVAT, Default: float32(10), Math: true, Presets: map[string]any{"paper": float32(1e-6)},
+		Usage: "power-iteration step",
+		Check: func(c Config) error { return finitePositive("xi", c.Xi) }},
+	{Name: "ip", Field: "IP", Category: CatVAT, Default: 1, Math: true,
+		Usage: "power iterations",
+		Check: func(c Config) error { return between("ip", c.IP, 0, 100) }},
+	{Name: "vat-weight", Field: "Weight", Category: CatVAT, Default: float32(1), Math: true,
+		Usage: "weight of the VAT term",
+		Check: func(c Config) error { return nonNegative("vat-weight", c.Weight) }},
+	{Name: "norm", Field: "Norm", Category: CatVAT, Default: layers.NormL2, Math: true, Presets: map[string]any{"paper": layers.NormMaxAbsL2},
+		Usage: "perturbation normalisation: l2 (the seed's) or maxabs-l2 (the papers' code)",
+		Check: func(c Config) error {
+			if c.Norm != layers.NormL2 && c.Norm != layers.NormMaxAbsL2 {
+				return fmt.Errorf("unknown normalisation %d", c.Norm)
+			}
+			return nil
+		}},
+
+	{Name: "labeled", Field: "Labeled", Category: CatSemi, Default: 0, Math: true, Presets: map[string]any{"paper": 100},
+		Usage: "keep the labels of N training images (N/10 per class, chosen by the seed), use the rest unlabelled (0: all labelled)",
+		Check: func(c Config) error {
+			if c.Labeled < 0 || c.Labeled%layers.Classes != 0 {
+				return fmt.Errorf("--labeled must be 0 (all) or a positive multiple of 10, got %d", c.Labeled)
+			}
+			return nil
+		}},
+	{Name: "ul-batch", Field: "ULBatch", Category: CatSemi, Default: 128, Math: true,
+		Usage: "unlabelled images per step",
+		Check: func(c Config) error {
+			if c.Labeled == 0 {
+				return nil
+			}
+			return between("ul-batch", c.ULBatch, 1, 65536)
+		}},
+	{Name: "vat-labeled", Field: "VATLabeled", Category: CatSemi, Default: false, Math: true,
+		Usage: "take the VAT term on the labelled batch too",
+		Check: func(c Config) error {
+			switch {
+			case c.VATLabeled && c.Labeled == 0:
+				return fmt.Errorf("--vat-labeled needs --labeled")
+			case c.VATLabeled && !c.VAT:
+				return fmt.Errorf("--vat-labeled needs --vat")
+			}
+			return nil
+		}},
+	{Name: "entmin", Field: "EntMin", Category: CatSemi, Default: false, Math: true,
+		Usage: "add the entropy of the predictions on the unlabelled batch to the loss",
+		Check: func(c Config) error {
+			if c.EntMin && c.Labeled == 0 {
+				return fmt.Errorf("--entmin needs --labeled")
+			}
+			return nil
+		}},
+	{Name: "teacher", Field: "Teacher", Category: CatSemi, Default: "", Math: true,
+		Usage: "self-training: label the unlabelled images the model of this checkpoint (a run on the same --labeled and --seed) is sure of, add them to the labelled ones, and start from its weights",
+		Check: func(c Config) error {
+			if c.Teacher != "" && c.Labeled == 0 {
+				return fmt.Errorf("--teacher needs --labeled")
+			}
+			return nil
+		}},
+	{Name: "teacher-min", Field: "TeacherMin", Category: CatSemi, Default: float32(0.95), Math: true,
+		Matters: func(c Config) bool { return c.Teacher != "" },
+		Usage:   "with --teacher, the probability the teacher must give an image's class for the image to take it as its label",
+		Check: func(c Config) error {
+			if !(c.TeacherMin >= 0 && c.TeacherMin <= 1) {
+				return fmt.Errorf("--teacher-min must be in [0, 1], got %v", c.TeacherMin)
+			}
+			return nil
+		}},
+
+	{Name: "optimizer", Field: "Optimizer", Category: CatOpt, Default: "adadelta", Math: true, Presets: map[string]any{"paper": "adam"},
+		Usage: "adadelta (Keras 1.2.2's) or adam",
+		Check: func(c Config) error {
+			if c.Optimizer != "adadelta" && c.Optimizer != "adam" {
+				return fmt.Errorf("--optimizer must be adadelta or adam, got %q", c.Optimizer)
+			}
+			return nil
+		}},
+	{Name: "lr", Field: "LR", Category: CatOpt, Default: float32(1), Math: true, Presets: map[string]any{"paper": float32(0.002)},
+		Usage: "learning rate",
+		Check: func(c Config) error { return finitePositive("lr", c.LR) }},
+	{Name: "lr-decay", Field: "LRDecay", Category: CatOpt, Default: float32(1), Math: true, Presets: map[string]any{"paper": float32(0.9)},
+		Usage: "multiply the learning rate by this after each epoch",
+		Check: func(c Config) error {
+			if !(c.LRDecay > 0 && c.LRDecay <= 1) {
+				return fmt.Errorf("--lr-decay must be in (0, 1], got %v", c.LRDecay)
+			}
+			return nil
+		}},
+	{Name: "rho", Field: "Rho", Category: CatOpt, Default: float32(0.95), Math: true,
+		Usage: "Adadelta's decay of its running averages",
+		Check: func(c Config) error {
+			if c.Optimizer == "adadelta" && !(c.Rho > 0 && c.Rho < 1) {
+				return fmt.Errorf("--rho must be in (0, 1), got %v", c.Rho)
+			}
+			return nil
+		}},
+	{Name: "beta1", Field: "Beta1", Category: CatOpt, Default: float32(0.9), Math: true,
+		Usage: "Adam's decay of its first moment",
+		Check: func(c Config) error {
+			if c.Optimizer == "adam" && !(c.Beta1 >= 0 && c.Beta1 < 1) {
+				return fmt.Errorf("--beta1 must be in [0, 1), got %v", c.Beta1)
+			}
+			return nil
+		}},
+	{Name: "beta2", Field: "Beta2", Category: CatOpt, Default: float32(0.999), Math: true,
+		Usage: "Adam's decay of its second moment",
+		Check: func(c Config) error {
+			if c.Optimizer == "adam" && !(c.Beta2 > 0 && c.Beta2 < 1) {
+				return fmt.Errorf("--beta2 must be in (0, 1), got %v", c.Beta2)
+			}
+			return nil
+		}},
+	{Name: "opt-eps", Field: "AdaEps", Category: CatOpt, Default: float32(1e-8), Math: true,
+		Usage: "the optimiser's epsilon",
+		Check: func(c Config) error { return finitePositive("opt-eps", c.AdaEps) }},
+	{Name: "ema", Field: "EMA", Category: CatOpt, Default: float32(0), Math: true,
+		Usage: "keep a moving average of the weights with this decay (e.g. 0.999) and make it the run's model (0: off)",
+		Check: func(c Config) error {
+			if !(c.EMA >= 0 && c.EMA < 1) {
+				return fmt.Errorf("--ema must be in [0, 1) (as a float32), got %v", c.EMA)
+			}
+			return nil
+		}},
+}
+
+func positive(name string, v int) error {
+	if v <= 0 {
+		return fmt.Errorf("--%s must be positive, got %d", name, v)
+	}
+	return nil
+}
+
+func between(name string, v, lo, hi int) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("--%s must be between %d and %d, got %d", name, lo, hi, v)
+	}
+	return nil
+}
+
+func nonNegative(name string, v float32) error {
+	if !(v >= 0) || math.IsInf(float64(v), 0) {
+		return fmt.Errorf("--%s must be finite and non-negative, got %v", name, v)
+	}
+	return nil
+}
+
+func finitePositive(name string, v float32) error {
+	if !(v > 0) || math.IsInf(float64(v), 0) {
+		return fmt.Errorf("--%s must be finite and positive, got %v", name, v)
+	}
+	return nil
+}
+
+// Setting returns the setting of that name; it panics if there is none.
+func SettingNamed(name string) *Setting {
+	for i := range Settings {
+		if Settings[i].Name == name {
+			return &Settings[i]
+		}
+	}
+	panic("vat: no setting " + strconv.Quote(name))
+}
+
+// Ptr returns a pointer to the setting's field in c: *int, *uint64, *bool,
+// *string, *float32 or *layers.Norm.
+func (s *Setting) Ptr(c *Config) any {
+	return reflect.ValueOf(c).Elem().FieldByName(s.Field).Addr().Interface()
+}
+
+// Value returns the setting's value in c.
+func (s *Setting) Value(c Config) any {
+	return reflect.ValueOf(c).FieldByName(s.Field).Interface()
+}
+
+// set stores v, of the field's type, in c.
+func (s *Setting) set(c *Config, v any) {
+	reflect.ValueOf(c).Elem().FieldByName(s.Field).Set(reflect.ValueOf(v))
+}
+
+// PresetValue returns the setting's value under preset p: its entry in
+// Presets, else its default.
+func (s *Setting) PresetValue(p string) any {
+	if v, ok := s.Presets[p]; ok {
+		return v
+	}
+	return s.Default
+}
+
+// counts reports whether a difference in the setting between c and o
+// changes the arithmetic.
+func (s *Setting) counts(c, o Config) bool {
+	return s.Math && (s.Matters == nil || s.Matters(c) || s.Matters(o))
+}
+
+func init() {
+	// The table's own consistency: programmer errors, caught at start.
+	var c Config
+	seen := map[string]bool{}
+	for i := range Settings {
+		s := &Settings[i]
+		f := reflect.ValueOf(c).FieldByName(s.Field)
+		if !f.IsValid() {
+			panic("vat: setting " + s.Name + ": no Config field " + s.Field)
+		}
+		if seen[s.Name] {
+			panic("vat: setting " + s.Name + " declared twice")
+		}
+		seen[s.Name] = true
+		vals := []any{s.Default}
+		for p, v := range s.Presets {
+			if presetIndex(p) < 0 {
+				panic("vat: setting " + s.Name + ": unknown preset " + p)
+			}
+			vals = append(vals, v)
+		}
+		for _, v := range vals {
+			if reflect.TypeOf(v) != f.Type() {
+				panic(fmt.Sprintf("vat: setting %s: value %v is a %T, the field a %v", s.Name, v, v, f.Type()))
+			}
+		}
+	}
+}
+
+func presetIndex(name string) int {
+	for i, p := range Presets {
+		if p.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// PresetSummary lists the settings preset name changes, as flags: "--batch
+// 32 --vat ...".
+func PresetSummary(name string) string {
+	out := ""
+	for i := range Settings {
+		s := &Settings[i]
+		if v, ok := s.Presets[name]; ok {
+			if out != "" {
+				out += " "
+			}
+			switch v := v.(type) {
+			case bool:
+				if v {
+					out += "--" + s.Name
+				} else {
+					out += "--" + s.Name + "=false"
+				}
+			default:
+				out += fmt.Sprintf("--%s %v", s.Name, v)
+			}
+		}
+	}
+	return out
+}
+
+// PresetConfig returns the configuration of preset name: every setting at
+// its value under it.
+func PresetConfig(name string) (Config, error) {
+	if presetIndex(name) < 0 {
+		names := ""
+		for i, p := range Presets {
+			if i > 0 {
+				names += ", "
+			}
+			names += p.Name
+		}
+		return Config{}, fmt.Errorf("--preset must be one of %s, got %q", names, name)
+	}
+	var c Config
+	for i := range Settings {
+		Settings[i].set(&c, Settings[i].PresetValue(name))
+	}
+	return c, nil
+}
+
+// ApplyPreset sets every setting of c that given does not name to its
+// value under preset name.
+func (c *Config) ApplyPreset(name string, given func(setting string) bool) error {
+	p, err := PresetConfig(name)
+	if err != nil {
+		return err
+	}
+	for i := range Settings {
+		s := &Settings[i]
+		if !given(s.Name) {
+			s.set(c, s.Value(p))
+		}
+	}
+	return nil
+}
+
+// DefaultConfig returns the seed's settings: 12 epochs of batch 128,
+// Adadelta(1.0, 0.95, 1e-8), eps 1, xi 10, ip 1, seed 1337.
+func DefaultConfig() Config {
+	c, _ := PresetConfig("seed")
+	return c
+}
+
+// PaperConfig returns the VAT papers' settings for semi-supervised MNIST as
+// their official code has them: xi 1e-6, ip 1, max-abs-then-L2
+// normalisation, eps 0.3, Adam with learning rate 0.002 decayed by 0.9
+// each epoch, 100 labels, batches of 32 labelled and 128 unlabelled images.
+func PaperConfig() Config {
+	c, _ := PresetConfig("paper")
+	return c
+}
+
+// Validate reports the first invalid setting, naming it as the command
+// line does.
+func (c Config) Validate() error {
+	for i := range Settings {
+		if s := &Settings[i]; s.Check != nil {
+			if err := s.Check(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// SameMath returns an error naming the first setting of o that differs
+// from c in a way that changes the arithmetic of training (Epochs may
+// differ).
+func (c Config) SameMath(o Config) error {
+	for i := range Settings {
+		s := &Settings[i]
+		if s.counts(c, o) && s.Value(c) != s.Value(o) {
+			return fmt.Errorf("checkpoint has %s %v, this run %v", s.Name, s.Value(o), s.Value(c))
+		}
+	}
+	return nil
+}
+
+// ResumeConfig returns the configuration of a run resumed from a
+// checkpoint saved with configuration saved: saved itself, with the epochs
+// of flags when given says epochs was given. A setting given that would
+// change the arithmetic is an error naming it.
+func ResumeConfig(flags, saved Config, given func(setting string) bool) (Config, error) {
+	asked := saved
+	for i := range Settings {
+		if s := &Settings[i]; s.Math && given(s.Name) {
+			s.set(&asked, s.Value(flags))
+		}
+	}
+	if err := asked.SameMath(saved); err != nil {
+		return saved, err
+	}
+	cfg := saved
+	if given("epochs") {
+		cfg.Epochs = flags.Epochs
+	}
+	return cfg, nil
+}
