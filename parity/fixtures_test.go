@@ -10,5 +10,5 @@ import (
 // TestGPUFixtures checks the CPU path against every fixture recorded on a
 // GPU (testdata/parity, written by `vatgpu parity --record`).
 func TestGPUFixtures(t *testing.T) {
-	Verify(t, "../../testdata/parity", gpu.HashSources(os.DirFS("../../gpu")))
+	Verify(t, "../testdata/parity", gpu.HashSources(os.DirFS("../gpu")))
 }
