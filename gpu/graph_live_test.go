@@ -12,9 +12,9 @@ import (
 // that call rather than on a whole training step. They need a GPU and skip
 // without one, like the others of gpu_test.go.
 
-// nanBits is a quiet NaN: outputs are poisoned with it before each run, so
+// graphPoisonBits is a quiet NaN: outputs are poisoned with it before each run, so
 // that an element a replay did not write shows.
-const nanBits = 0x7fc00000
+const graphPoisonBits = 0x7fc00000
 
 // recordAndReplay runs calls directly, records them as a graph (after
 // poisoning the outputs), replays the graph into poisoned outputs and
@@ -27,7 +27,7 @@ func recordAndReplay(t *testing.T, d *Device, outputs map[string]struct {
 	s := d.Stream()
 	poison := func() {
 		for name, o := range outputs {
-			if err := s.MemsetD32(o.p, nanBits, o.n); err != nil {
+			if err := s.MemsetD32(o.p, graphPoisonBits, o.n); err != nil {
 				t.Fatalf("poisoning %s: %v", name, err)
 			}
 		}
@@ -224,7 +224,7 @@ func TestGPUGraphSgemm(t *testing.T) {
 		t.Fatalf("recording the accumulating SGEMM: %v, %v", callErr, err)
 	}
 	defer acc.Close()
-	if got := download(t, d, dwp, len(dw0)); !equal(got, dw0) {
+	if got := download(t, d, dwp, len(dw0)); !identicalFloats(got, dw0) {
 		t.Fatal("recording the accumulating SGEMM ran it")
 	}
 	for range 2 {
@@ -239,7 +239,7 @@ func TestGPUGraphSgemm(t *testing.T) {
 	compare(t, "dw after two replays", download(t, d, dwp, len(want)), want, 0)
 }
 
-func equal(a, b []float32) bool {
+func identicalFloats(a, b []float32) bool {
 	if len(a) != len(b) {
 		return false
 	}
