@@ -130,8 +130,8 @@ func MLP(name, doc string, sizes []int, noise float32) *Net {
 // The VAT papers' MNIST networks (takerum/vat, models/fnn_mnist_*.py; the
 // TPAMI variant as its author describes it in takerum/vat issue #3).
 var (
-	MLPSemi = MLP("mlp-semi", "the VAT papers' semi-supervised MLP: 784-1200-1200-10, batch normalisation", []int{ImageLen, 1200, 1200, Classes}, 0)
-	MLPSup  = MLP("mlp-sup", "the VAT papers' supervised MLP: 784-1200-600-300-150-10, batch normalisation", []int{ImageLen, 1200, 600, 300, 150, Classes}, 0)
+	MLPSemi  = MLP("mlp-semi", "the VAT papers' semi-supervised MLP: 784-1200-1200-10, batch normalisation", []int{ImageLen, 1200, 1200, Classes}, 0)
+	MLPSup   = MLP("mlp-sup", "the VAT papers' supervised MLP: 784-1200-600-300-150-10, batch normalisation", []int{ImageLen, 1200, 600, 300, 150, Classes}, 0)
 	MLPTPAMI = MLP("mlp-tpami", "the TPAMI paper's 100-label MLP: mlp-sup with Gaussian noise (std 0.5) on each hidden layer's output",
 		[]int{ImageLen, 1200, 600, 300, 150, Classes}, 0.5)
 )
