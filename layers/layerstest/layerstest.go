@@ -64,6 +64,8 @@ var Tolerances = map[string]Tol{
 	"adadelta":     {1e-7, 1e-5, "sqrtf and division are correctly rounded on both; fused multiply-add may differ by an ulp per step"},
 	"translate":    {0, 0, "exact copies and zeros; offsets from the same Philox words"},
 	"average":      {0, 0, "two correctly rounded products and a sum, unfused on both"},
+	"batchnorm":    {1e-6, 1e-6, "each feature's sums in double over the rows in order on both (a thread per feature), sqrt and division correctly rounded, no fused multiply-add: bit-identical expected; a margin of a few ulp"},
+	"noise":        {1e-6, 1e-6, "the normals of rand_normal (CUDA's double log and sincos within an ulp of Go's), times std and added in float"},
 }
 
 func draw(r *rand.Rand, n int, scale float64) []float32 {
@@ -147,6 +149,45 @@ func convCase(name string, s layers.ConvShape) Case {
 			b.ConvForward(y, x, w, bias, s)
 			b.ConvBackward(dx, dw, db, dy, x, w, s)
 			return Tensors{"y": get(b, y, s.OutLen()), "dx": get(b, dx, s.InLen()), "dw": get(b, dw, s.WLen()), "db": get(b, db, s.K)}
+		}}
+}
+
+// batchNormCase is batch normalisation of n rows of c features in its
+// three modes: the batch's statistics without and with moving the running
+// averages (which the first must leave as they were), and the running
+// statistics; each mode's backward (through the batch's statistics, or
+// with them fixed), the parameter gradients accumulated onto given values.
+func batchNormCase(n, c int) Case {
+	return Case{Name: "batchnorm",
+		Inputs: func(r *rand.Rand) Tensors {
+			x := draw(r, n*c, 2)
+			for i := range x {
+				x[i] += float32(i%c) * 0.01 // features of different means
+			}
+			rv := drawUniform(r, c)
+			for i := range rv {
+				rv[i] += 0.5
+			}
+			return Tensors{"x": x, "gamma": draw(r, c, 1), "beta": draw(r, c, 1), "run_mean": draw(r, c, 1), "run_var": rv,
+				"dy": draw(r, n*c, 1), "dgamma0": draw(r, c, 1), "dbeta0": draw(r, c, 1)}
+		},
+		Run: func(b layers.Backend, in Tensors) Tensors {
+			x, gamma, beta, dy := put(b, in["x"]), put(b, in["gamma"]), put(b, in["beta"]), put(b, in["dy"])
+			rm, rv := put(b, in["run_mean"]), put(b, in["run_var"])
+			out := Tensors{}
+			for _, mode := range []struct {
+				name string
+				mode layers.BNMode
+			}{{"batch", layers.BNBatch}, {"update", layers.BNBatchUpdate}, {"running", layers.BNRunning}} {
+				y, mean, rstd, dx := b.Alloc(n*c), b.Alloc(c), b.Alloc(c), b.Alloc(n*c)
+				dg, db := put(b, in["dgamma0"]), put(b, in["dbeta0"])
+				b.BatchNormForward(y, x, gamma, beta, mean, rstd, rm, rv, n, c, 1e-6, 0.9, mode.mode)
+				b.BatchNormBackward(dx, dg, db, dy, x, gamma, mean, rstd, n, c, mode.mode != layers.BNRunning)
+				for k, v := range map[string]layers.Buf{"y": y, "mean": mean, "rstd": rstd, "dx": dx, "dgamma": dg, "dbeta": db, "run_mean": rm, "run_var": rv} {
+					out[k+"_"+mode.name] = get(b, v, v.Len())
+				}
+			}
+			return out
 		}}
 }
 
@@ -335,6 +376,20 @@ func Cases() []Case {
 				b.Average(avg, put(b, in["p1"]), 0.999)
 				b.Average(avg, put(b, in["p2"]), 0.5)
 				return Tensors{"avg": get(b, avg, 5000)}
+			}},
+		batchNormCase(100, 300),
+		{Name: "noise",
+			Inputs: func(r *rand.Rand) Tensors {
+				return Tensors{"x": draw(r, 4099, 1), "step": {float32(r.IntN(1 << 20))}}
+			},
+			Run: func(b layers.Backend, in Tensors) Tensors {
+				const k = 4099
+				rnd := layers.Rand{Seed: 1337, Tensor: layers.TensorNoise + 16*3 + 2}
+				b.SetStep(uint64(in["step"][0]))
+				y, x := b.Alloc(k), put(b, in["x"])
+				b.AddNoise(y, x, k, 0.5, rnd)
+				b.AddNoise(x, x, k, 0.25, rnd) // in place
+				return Tensors{"y": get(b, y, k), "y_in_place": get(b, x, k)}
 			}},
 	}
 	return WithTolerances(cs, Tolerances)
