@@ -253,7 +253,7 @@ func TestEMA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wl, wa, _ := EvaluateParams(layers.NewCPU(0), want, test)
+	wl, wa, _ := EvaluateParams(layers.NewCPU(0), layers.SeedCNN, want, test)
 	cl, _, _ := plain.Evaluate()
 	if l != wl || a != wa {
 		t.Errorf("Evaluate %v, %v; the average's %v, %v", l, a, wl, wa)

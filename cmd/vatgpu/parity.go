@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,6 +18,7 @@ import (
 type ParityArgs struct {
 	Device string
 	Record string
+	Net    string // the network whose case runs (net_<name>), or "all"
 }
 
 func parityCommand(stdout io.Writer) *cli.Command {
@@ -27,6 +29,7 @@ func parityCommand(stdout io.Writer) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "device", Value: "0", Usage: "GPU index", Destination: &a.Device},
 			&cli.StringFlag{Name: "record", Usage: "write the GPU's inputs and outputs to this folder (testdata/parity)", Destination: &a.Record},
+			&cli.StringFlag{Name: "net", Value: "all", Usage: "the network whose forward and backward passes are compared (case net_NAME), or all", Destination: &a.Net},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -48,6 +51,11 @@ func Parity(a ParityArgs, w io.Writer) error {
 	if isCPU || auto {
 		return usagef("parity compares a GPU with the CPU: --device must be a GPU index")
 	}
+	if a.Net != "all" {
+		if _, err := layers.NetNamed(a.Net); err != nil {
+			return usagef("--net: %v", err)
+		}
+	}
 	b, err := openGPU(idx, true)
 	if err != nil {
 		return err
@@ -56,6 +64,9 @@ func Parity(a ParityArgs, w io.Writer) error {
 	fmt.Fprintf(w, "parity: %s against %s\n", b.Name(), layers.NewCPU(0).Name())
 	failed := 0
 	for _, c := range parity.Cases() {
+		if strings.HasPrefix(c.Name, "net_") && a.Net != "all" && c.Name != "net_"+a.Net {
+			continue
+		}
 		in := c.NewInputs()
 		want := c.Run(layers.NewCPU(0), in)
 		got := c.Run(b, in)
