@@ -177,7 +177,8 @@ func (m *Model) Forward(x Buf, n int, train bool, pass int) Buf {
 // running average the mean of the statistics of this batch and the k
 // batches before it since k was 0 (ratio k/(k+1), in float32; the VAT
 // papers' re-estimation of the statistics after training). The batch's
-// variance counts unbiased, as in every update of the averages.
+// variance counts unbiased, as in every update of the averages. It is not
+// followed by Backward.
 func (m *Model) EstimateStats(x Buf, n, k int) Buf {
 	return m.forward(x, n, false, 0, BNBatchUpdate, float32(k)/float32(k+1))
 }
