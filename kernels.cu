@@ -591,3 +591,125 @@ __global__ void adam(float *p, const float *g, float *m, float *v, int n, float 
 }
 
 } // extern "C"
+
+// Modes of batch normalisation, as layers.BNMode.
+#define BN_BATCH 0
+#define BN_BATCH_UPDATE 1
+#define BN_RUNNING 2
+
+extern "C" {
+
+// batch_norm_forward is (*CPU).BatchNormForward: it normalises each of the
+// c features (columns) of x[n×c], one thread per feature (a few blocks at
+// most, but each column's sums run over the rows in order, in double, as
+// the CPU's, which gives its bits). In modes BN_BATCH and BN_BATCH_UPDATE
+// the statistics are the batch's: mean = Σx/n, var = Σ(x - mean)²/n, rstd
+// = 1/sqrt(var + eps); BN_BATCH_UPDATE also sets run_mean = ratio·run_mean
+// + (1-ratio)·mean and run_var = ratio·run_var + (1-ratio)·var·n/(n-1) in
+// float. BN_RUNNING takes mean = run_mean, rstd = 1/sqrt(run_var + eps).
+// mean and rstd are written in every mode; then y = gamma·xhat + beta with
+// xhat = (x - mean)·rstd, in float. run_mean and run_var may be NULL in
+// mode BN_BATCH.
+__global__ void batch_norm_forward(float *y, const float *x, const float *gamma, const float *beta,
+                                   float *mean, float *rstd, float *run_mean, float *run_var, int n,
+                                   int c, float eps, float ratio, int mode) {
+	int j = blockIdx.x * blockDim.x + threadIdx.x;
+	if (j >= c)
+		return;
+	float m, r;
+	if (mode == BN_RUNNING) {
+		m = run_mean[j];
+		r = (float)(1.0 / sqrt((double)run_var[j] + (double)eps));
+	} else {
+		double s = 0;
+		for (int i = 0; i < n; i++)
+			s += (double)x[(long long)i * c + j];
+		s /= (double)n;
+		double v = 0;
+		for (int i = 0; i < n; i++) {
+			double d = (double)x[(long long)i * c + j] - s;
+			v += d * d;
+		}
+		v /= (double)n;
+		m = (float)s;
+		r = (float)(1.0 / sqrt(v + (double)eps));
+		if (mode == BN_BATCH_UPDATE) {
+			float rest = 1.0f - ratio;
+			double unbias = n > 1 ? (double)n / (double)(n - 1) : 1.0;
+			float uv = (float)(v * unbias);
+			run_mean[j] = ratio * run_mean[j] + rest * m;
+			run_var[j] = ratio * run_var[j] + rest * uv;
+		}
+	}
+	mean[j] = m;
+	rstd[j] = r;
+	for (int i = 0; i < n; i++) {
+		long long k = (long long)i * c + j;
+		float xh = (x[k] - m) * r;
+		y[k] = gamma[j] * xh + beta[j];
+	}
+}
+
+// batch_norm_backward is (*CPU).BatchNormBackward, one thread per feature:
+// with xhat = (x - mean)·rstd as the forward pass computed it, Σdy and
+// Σdy·xhat over the rows in order, in double; unless dgamma is NULL,
+// dgamma += Σdy·xhat and dbeta += Σdy; unless dx is NULL (dx may be dy),
+//
+//	dx = gamma·rstd/n · (n·dy - Σdy - xhat·Σdy·xhat)   batch != 0 (through the batch's statistics)
+//	dx = gamma·rstd·dy                                 batch == 0 (statistics held fixed)
+//
+// in double, rounded to float once.
+__global__ void batch_norm_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+                                    const float *x, const float *gamma, const float *mean,
+                                    const float *rstd, int n, int c, int batch) {
+	int j = blockIdx.x * blockDim.x + threadIdx.x;
+	if (j >= c)
+		return;
+	float m = mean[j], r = rstd[j];
+	double sdy = 0, sdyx = 0;
+	for (int i = 0; i < n; i++) {
+		long long k = (long long)i * c + j;
+		float xh = (x[k] - m) * r;
+		double g = (double)dy[k];
+		sdy += g;
+		sdyx += g * (double)xh; // exact: a product of two floats
+	}
+	if (dgamma != 0) {
+		dgamma[j] += (float)sdyx;
+		dbeta[j] += (float)sdy;
+	}
+	if (dx == 0)
+		return;
+	double gr = (double)gamma[j] * (double)r; // exact
+	double nf = (double)n;
+	for (int i = 0; i < n; i++) {
+		long long k = (long long)i * c + j;
+		double g = (double)dy[k];
+		if (!batch) {
+			dx[k] = (float)(gr * g);
+			continue;
+		}
+		float xh = (x[k] - m) * r;
+		double t = nf * g - sdy - (double)xh * sdyx;
+		dx[k] = (float)(gr / nf * t);
+	}
+}
+
+// add_noise computes y = x + std·z over n elements, z the normal stream
+// (seed, tensor) at *step as rand_normal draws it, std·z rounded to float
+// before the sum; y may be x. One thread per Philox block of four.
+__global__ void add_noise(float *y, const float *x, int n, float std, unsigned long long seed,
+                          unsigned tensor, const unsigned long long *step) {
+	unsigned long long st = *step;
+	int blocks = n / 4 + (n % 4 != 0); // (n + 3) / 4 overflows for n near 2^31
+	for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < blocks; b += gridDim.x * blockDim.x) {
+		uint4 r = rand_block((unsigned)b, seed, tensor, st);
+		float z[4];
+		box_muller(r.x, r.y, &z[0], &z[1]);
+		box_muller(r.z, r.w, &z[2], &z[3]);
+		for (int j = 0; j < 4 && 4 * b + j < n; j++)
+			y[4 * b + j] = x[4 * b + j] + std * z[j];
+	}
+}
+
+} // extern "C"

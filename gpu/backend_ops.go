@@ -365,3 +365,67 @@ func (b *Backend) Adam(params, grads, m, v layers.Buf, lr, beta1, beta2, eps flo
 	b.launch(op, kAdam, gridFor(n, elementThreads), elementThreads,
 		pb.p, gb.p, mb.p, vb.p, kernelInt(op, n), lr, beta1, beta2, eps, b.step)
 }
+
+// BatchNormForward runs one thread per feature (batch_norm_forward), which
+// sums its column over the rows in order, as the CPU does.
+func (b *Backend) BatchNormForward(y, x, gamma, beta, mean, rstd, runMean, runVar layers.Buf, n, c int, eps, ratio float32, mode layers.BNMode) {
+	const op = "batch norm forward"
+	if n <= 0 || c < 0 {
+		panic(fmt.Sprintf("gpu: %s: %d rows of %d features", op, n, c))
+	}
+	yb, xb := b.f32(op, "y", y, n*c), b.f32(op, "x", x, n*c)
+	gb, bb := b.f32(op, "gamma", gamma, c), b.f32(op, "beta", beta, c)
+	mb, rb := b.f32(op, "mean", mean, c), b.f32(op, "rstd", rstd, c)
+	var rm, rv DevicePtr
+	switch mode {
+	case layers.BNBatch:
+	case layers.BNBatchUpdate, layers.BNRunning:
+		rm, rv = b.f32(op, "runMean", runMean, c).p, b.f32(op, "runVar", runVar, c).p
+	default:
+		panic(fmt.Sprintf("gpu: %s: unknown mode %d", op, mode))
+	}
+	if c == 0 {
+		return
+	}
+	b.launch(op, kBatchNormForward, blocksFor(c, rowThreads), rowThreads,
+		yb.p, xb.p, gb.p, bb.p, mb.p, rb.p, rm, rv, kernelInt(op, n), kernelInt(op, c), eps, ratio, int32(mode))
+}
+
+// BatchNormBackward runs one thread per feature (batch_norm_backward).
+func (b *Backend) BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, mean, rstd layers.Buf, n, c int, batch bool) {
+	const op = "batch norm backward"
+	if n <= 0 || c < 0 {
+		panic(fmt.Sprintf("gpu: %s: %d rows of %d features", op, n, c))
+	}
+	dyb, xb := b.f32(op, "dy", dy, n*c), b.f32(op, "x", x, n*c)
+	gb, mb, rb := b.f32(op, "gamma", gamma, c), b.f32(op, "mean", mean, c), b.f32(op, "rstd", rstd, c)
+	var dxp, dgp, dbp DevicePtr
+	if !isNil(dx) {
+		dxp = b.f32(op, "dx", dx, n*c).p
+	}
+	if !isNil(dgamma) {
+		dgp, dbp = b.f32(op, "dgamma", dgamma, c).p, b.f32(op, "dbeta", dbeta, c).p
+	}
+	if c == 0 || dxp == 0 && dgp == 0 {
+		return
+	}
+	batchFlag := int32(0)
+	if batch {
+		batchFlag = 1
+	}
+	b.launch(op, kBatchNormBackward, blocksFor(c, rowThreads), rowThreads,
+		dxp, dgp, dbp, dyb.p, xb.p, gb.p, mb.p, rb.p, kernelInt(op, n), kernelInt(op, c), batchFlag)
+}
+
+// AddNoise launches one thread per Philox block of four elements, as
+// RandNormal.
+func (b *Backend) AddNoise(y, x layers.Buf, n int, std float32, r layers.Rand) {
+	const op = "add noise"
+	yb, xb := b.f32(op, "y", y, n), b.f32(op, "x", x, n)
+	if n == 0 {
+		return
+	}
+	blocks := (n + 3) / 4
+	b.launch(op, kAddNoise, gridFor(blocks, elementThreads), elementThreads,
+		yb.p, xb.p, kernelInt(op, n), std, r.Seed, r.Tensor, b.step)
+}

@@ -44,7 +44,8 @@ func newDry(t *testing.T) (*Backend, *[]dryLaunch) {
 	var launches []dryLaunch
 	// Kernels with one thread per item, which do not loop: the index of
 	// the parameter that counts the items.
-	covers := map[kernelID]int{kSoftmaxXent: 4, kKLDiv: 4, kSoftmax: 2, kEntropy: 3, kDenseBackwardBias: 3}
+	covers := map[kernelID]int{kSoftmaxXent: 4, kKLDiv: 4, kSoftmax: 2, kEntropy: 3, kDenseBackwardBias: 3,
+		kBatchNormForward: 9, kBatchNormBackward: 9}
 	b.dry = func(k kernelID, grid, block int, args []any) {
 		t.Helper()
 		name := kernelSpecs[k].name
@@ -65,13 +66,15 @@ func newDry(t *testing.T) (*Backend, *[]dryLaunch) {
 			if !ok {
 				continue
 			}
-			optional := (k == kSoftmaxXent || k == kKLDiv || k == kEntropy) && i == 1
+			optional := (k == kSoftmaxXent || k == kKLDiv || k == kEntropy) && i == 1 ||
+				k == kBatchNormForward && (i == 6 || i == 7) && args[12] == int32(layers.BNBatch) ||
+				k == kBatchNormBackward && i <= 2
 			if p == 0 && !optional || p != 0 && (p < 1<<20 || p >= b.dryNext) {
 				t.Errorf("%s argument %d: address %#x is not in a buffer", name, i, uint64(p))
 			}
 		}
 		switch k {
-		case kDropoutForward, kDropoutBackward, kRandNormal, kAdam, kTranslate, kSetStep:
+		case kDropoutForward, kDropoutBackward, kRandNormal, kAdam, kTranslate, kSetStep, kAddNoise:
 			i := len(args) - 1
 			if k == kSetStep {
 				i = 0
@@ -127,6 +130,16 @@ func TestBackendLaunches(t *testing.T) {
 	b.Adadelta(m.Params, m.Grads, b.Alloc(layers.NumParams()), b.Alloc(layers.NumParams()), 1, 0.95, 1e-8)
 	b.Adam(m.Params, m.Grads, b.Alloc(layers.NumParams()), b.Alloc(layers.NumParams()), 0.002, 0.9, 0.999, 1e-8)
 	b.Average(b.Alloc(layers.NumParams()), m.Params, 0.999)
+
+	// A network with batch normalisation and noise, in each of its modes.
+	mlp := layers.NewNet(layers.MLPTPAMI, b, n, false, 42, layers.MLPTPAMI.InitParams(42))
+	for _, pass := range []int{layers.UpdatePass, 1} {
+		mlp.Forward(x, n, true, pass)
+		mlp.Backward(mlp.DLogits(), x, n, pass, true, dx)
+	}
+	mlp.Forward(x, n, false, 0)
+	mlp.Backward(mlp.DLogits(), x, n, 0, false, dx)
+	mlp.EstimateStats(x, n, 1)
 
 	used := map[kernelID]bool{}
 	for _, l := range *launches {

@@ -275,6 +275,9 @@ func TestKernelsOnHost(t *testing.T) {
 		}
 	})
 
+	t.Run("batch_norm", func(t *testing.T) { hostBatchNorm(t, h, rng, cpu) })
+	t.Run("add_noise", func(t *testing.T) { hostAddNoise(t, h, rng, cpu, step) })
+
 	t.Run("bias", func(t *testing.T) {
 		n, in, out := 9, 4, 3
 		bias, dy, db := randTies(rng, out), randTies(rng, n*out), randTies(rng, out)

@@ -34,6 +34,9 @@ const (
 	kAdadelta
 	kAdam
 	kAverage
+	kBatchNormForward
+	kBatchNormBackward
+	kAddNoise
 	numKernels
 )
 
@@ -72,6 +75,9 @@ var kernelSpecs = [numKernels]kernelSpec{
 	kAdadelta:          {"adadelta", "ppppifff"},
 	kAdam:              {"adam", "ppppiffffp"},
 	kAverage:           {"average", "ppif"},
+	kBatchNormForward:  {"batch_norm_forward", "ppppppppiiffi"},
+	kBatchNormBackward: {"batch_norm_backward", "ppppppppiii"},
+	kAddNoise:          {"add_noise", "ppifqup"},
 }
 
 // paramSize returns the size in bytes of a parameter letter.

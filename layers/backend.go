@@ -33,6 +33,24 @@ func (n Norm) String() string {
 	return "unknown"
 }
 
+// BNMode selects the statistics batch normalisation normalises with (see
+// Backend.BatchNormForward).
+type BNMode int
+
+const (
+	// BNBatch normalises with the batch's mean and variance and leaves
+	// the running averages alone: VAT's perturbed passes and the clean
+	// pass of the unlabelled batch.
+	BNBatch BNMode = iota
+	// BNBatchUpdate normalises with the batch's statistics and moves the
+	// running averages towards them: the clean pass of the labelled batch,
+	// and the re-estimation of the statistics (with ratio k/(k+1) for the
+	// k-th batch, an average of the batches' statistics).
+	BNBatchUpdate
+	// BNRunning normalises with the running averages: evaluation.
+	BNRunning
+)
+
 // ConvShape is a valid (unpadded), stride-1 2-D convolution of an N×C×H×W
 // input with K filters of C×R×S, giving N×K×(H-R+1)×(W-S+1).
 type ConvShape struct{ N, C, H, W, K, R, S int }
@@ -97,8 +115,8 @@ type Backend interface {
 	Copy(dst, src Buf)
 
 	// SetStep sets the step that completes the counters of the random
-	// streams used by DropoutForward, DropoutBackward, RandNormal and
-	// Translate.
+	// streams used by DropoutForward, DropoutBackward, RandNormal,
+	// AddNoise and Translate.
 	SetStep(step uint64)
 
 	// Gather copies rows idx[off..off+n-1] of src (rows of row elements)
@@ -163,6 +181,35 @@ type Backend interface {
 	// or to the perturbation (NormMaxAbsL2) given dxr = ∂L/∂xr; dd may not
 	// alias d.
 	PerturbBackward(dd, dxr, d Buf, n, dim int, scale float32, norm Norm)
+
+	// BatchNormForward normalises each of the c features (columns) of
+	// x[n×c]: y = gamma·(x - mean)·rstd + beta, with xhat = (x - mean)·rstd
+	// and y = gamma·xhat + beta in float32, each operation rounded. In
+	// modes BNBatch and BNBatchUpdate mean and var are the batch's, in
+	// float64 over the rows in order (var biased: Σ(x - mean)²/n), rstd =
+	// 1/sqrt(var + eps), each rounded to float32 once; BNBatchUpdate also
+	// moves the running averages: runMean = ratio·runMean +
+	// (1-ratio)·mean and runVar = ratio·runVar + (1-ratio)·var·n/(n-1)
+	// (the unbiased variance; var itself when n = 1), in float32. In mode
+	// BNRunning mean = runMean and rstd = 1/sqrt(runVar + eps). mean and
+	// rstd (c each) are written in every mode: BatchNormBackward reads
+	// them. runMean and runVar may be nil in mode BNBatch.
+	BatchNormForward(y, x, gamma, beta, mean, rstd, runMean, runVar Buf, n, c int, eps, ratio float32, mode BNMode)
+	// BatchNormBackward computes, with xhat = (x - mean)·rstd recomputed as
+	// the forward pass computed it and sums over the rows in float64 in
+	// order: dgamma += Σ dy·xhat and dbeta += Σ dy (skipped when dgamma is
+	// nil), and dx (assigned; skipped when nil; dx may be dy) as
+	//
+	//	dx = gamma·rstd/n · (n·dy - Σ dy - xhat·Σ dy·xhat)   batch true: through the batch's mean and variance
+	//	dx = gamma·rstd·dy                                     batch false: statistics held fixed (BNRunning)
+	//
+	// computed in float64 and rounded once.
+	BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, mean, rstd Buf, n, c int, batch bool)
+
+	// AddNoise computes y = x + std·z over n elements, z element i of the
+	// normal stream r (as RandNormal draws it) and std·z rounded to
+	// float32 before the sum; y may be x. Its gradient is the identity.
+	AddNoise(y, x Buf, n int, std float32, r Rand)
 
 	// SumInto adds Σ x[0..n-1] to acc[slot].
 	SumInto(acc Buf, slot int, x Buf, n int)

@@ -723,3 +723,152 @@ func (c *CPU) Adam(pb, gb, mb, vb Buf, lr, beta1, beta2, eps float32) {
 
 // sqrt32 is the correctly rounded float32 square root, as CUDA's sqrtf.
 func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
+
+// bnChunk is how many features (columns) one goroutine normalises at a
+// time: the rows of a chunk are read row by row (cache lines hold 16
+// features), each column's sums still running over the rows in order.
+const bnChunk = 64
+
+func (c *CPU) BatchNormForward(yb, xb, gb, bb, mb, rb, rmb, rvb Buf, n, k int, eps, ratio float32, mode BNMode) {
+	if n <= 0 || k < 0 {
+		panic(fmt.Sprintf("layers: batch norm forward: %d rows of %d features", n, k))
+	}
+	y, x, gamma, beta, mean, rstd := f32(yb), f32(xb), f32(gb), f32(bb), f32(mb), f32(rb)
+	checkLen("batch norm forward: y", y, n*k)
+	checkLen("batch norm forward: x", x, n*k)
+	for _, v := range [][]float32{gamma, beta, mean, rstd} {
+		checkLen("batch norm forward: per-feature buffer", v, k)
+	}
+	var runMean, runVar []float32
+	if mode != BNBatch {
+		runMean, runVar = f32(rmb), f32(rvb)
+		checkLen("batch norm forward: running mean", runMean, k)
+		checkLen("batch norm forward: running variance", runVar, k)
+	}
+	c.parallel(k, bnChunk, func(lo, hi, _ int) {
+		var s, v [bnChunk]float64
+		w := hi - lo
+		switch mode {
+		case BNRunning:
+			for j := lo; j < hi; j++ {
+				mean[j] = runMean[j]
+				rstd[j] = float32(1 / math.Sqrt(float64(runVar[j])+float64(eps)))
+			}
+		case BNBatch, BNBatchUpdate:
+			for i := 0; i < n; i++ {
+				row := x[i*k+lo : i*k+hi]
+				for j, e := range row {
+					s[j] += float64(e)
+				}
+			}
+			for j := range w {
+				s[j] /= float64(n)
+			}
+			for i := 0; i < n; i++ {
+				row := x[i*k+lo : i*k+hi]
+				for j, e := range row {
+					d := float64(e) - s[j]
+					v[j] += float64(d * d) // rounded: no fused multiply-add
+				}
+			}
+			for j := range w {
+				v[j] /= float64(n)
+				mean[lo+j] = float32(s[j])
+				rstd[lo+j] = float32(1 / math.Sqrt(v[j]+float64(eps)))
+			}
+			if mode == BNBatchUpdate {
+				rest := 1 - ratio
+				unbias := 1.0
+				if n > 1 {
+					unbias = float64(n) / float64(n-1)
+				}
+				for j := range w {
+					uv := float32(v[j] * unbias)
+					runMean[lo+j] = float32(ratio*runMean[lo+j]) + float32(rest*mean[lo+j])
+					runVar[lo+j] = float32(ratio*runVar[lo+j]) + float32(rest*uv)
+				}
+			}
+		default:
+			panic(fmt.Sprintf("layers: batch norm forward: unknown mode %d", mode))
+		}
+		for i := 0; i < n; i++ {
+			for j := lo; j < hi; j++ {
+				xh := (x[i*k+j] - mean[j]) * rstd[j]
+				y[i*k+j] = float32(gamma[j]*xh) + beta[j]
+			}
+		}
+	})
+}
+
+func (c *CPU) BatchNormBackward(dxb, dgb, dbb, dyb, xb, gb, mb, rb Buf, n, k int, batch bool) {
+	if n <= 0 || k < 0 {
+		panic(fmt.Sprintf("layers: batch norm backward: %d rows of %d features", n, k))
+	}
+	dx, dgamma, dbeta := f32(dxb), f32(dgb), f32(dbb)
+	dy, x, gamma, mean, rstd := f32(dyb), f32(xb), f32(gb), f32(mb), f32(rb)
+	checkLen("batch norm backward: dy", dy, n*k)
+	checkLen("batch norm backward: x", x, n*k)
+	for _, v := range [][]float32{gamma, mean, rstd} {
+		checkLen("batch norm backward: per-feature buffer", v, k)
+	}
+	if dx != nil {
+		checkLen("batch norm backward: dx", dx, n*k)
+	}
+	if dgamma != nil {
+		checkLen("batch norm backward: dgamma", dgamma, k)
+		checkLen("batch norm backward: dbeta", dbeta, k)
+	}
+	nf := float64(n)
+	c.parallel(k, bnChunk, func(lo, hi, _ int) {
+		var sdy, sdyx [bnChunk]float64
+		for i := 0; i < n; i++ {
+			for j := lo; j < hi; j++ {
+				xh := (x[i*k+j] - mean[j]) * rstd[j]
+				g := float64(dy[i*k+j])
+				sdy[j-lo] += g
+				sdyx[j-lo] += g * float64(xh) // exact: a product of two float32
+			}
+		}
+		if dgamma != nil {
+			for j := lo; j < hi; j++ {
+				dgamma[j] += float32(sdyx[j-lo])
+				dbeta[j] += float32(sdy[j-lo])
+			}
+		}
+		if dx == nil {
+			return
+		}
+		for i := 0; i < n; i++ {
+			for j := lo; j < hi; j++ {
+				gr := float64(gamma[j]) * float64(rstd[j]) // exact
+				g := float64(dy[i*k+j])
+				if !batch {
+					dx[i*k+j] = float32(gr * g)
+					continue
+				}
+				xh := (x[i*k+j] - mean[j]) * rstd[j]
+				t := nf*g - sdy[j-lo] - float64(float64(xh)*sdyx[j-lo])
+				dx[i*k+j] = float32(gr / nf * t)
+			}
+		}
+	})
+}
+
+func (c *CPU) AddNoise(yb, xb Buf, n int, std float32, r Rand) {
+	y, x := f32(yb), f32(xb)
+	checkLen("add noise: y", y, n)
+	checkLen("add noise: x", x, n)
+	blocks := (n + 3) / 4
+	step := c.step
+	c.parallel(blocks, 4096, func(lo, hi, _ int) {
+		for b := lo; b < hi; b++ {
+			w := r.block(uint32(b), step)
+			z0, z1 := boxMuller(w[0], w[1])
+			z2, z3 := boxMuller(w[2], w[3])
+			z := [4]float32{z0, z1, z2, z3}
+			for j := 0; j < 4 && 4*b+j < n; j++ {
+				y[4*b+j] = x[4*b+j] + float32(std*z[j])
+			}
+		}
+	})
+}

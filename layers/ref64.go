@@ -7,26 +7,91 @@ import "math"
 // params (the flat buffer of Params, in float64). It is plain loops, for
 // tests: gradient checks by central differences and VAT's reference.
 func Forward64(params, x []float64, n int) []float64 {
-	if len(params) != NumParams() || len(x) < n*ImageLen {
-		panic("layers: Forward64: short params or input")
+	return NetForward64(SeedCNN, params, x, n, false, nil)
+}
+
+// NetForward64 is the float64 reference of net's forward pass without
+// dropout: the logits of n images x under params (net's flat buffer, in
+// float64). With batch set, batch normalisation takes the batch's
+// statistics (mean, biased variance: the training forward pass), else the
+// running statistics in params. noise[k], when given, is what the k-th
+// noise layer adds (n × its width); without it noise layers add nothing.
+func NetForward64(net *Net, params, x []float64, n int, batch bool, noise [][]float64) []float64 {
+	if len(params) != net.NumParams() || len(x) < n*ImageLen {
+		panic("layers: NetForward64: short params or input")
 	}
 	view := map[string][]float64{}
-	for _, p := range Params() {
+	for _, p := range net.Params() {
 		view[p.Name] = params[p.Off : p.Off+p.Len]
 	}
-	relu := func(v []float64) []float64 {
-		for i := range v {
-			v[i] = math.Max(v[i], 0)
+	shapes := net.Shapes()
+	y := x[:n*ImageLen]
+	noises := 0
+	for i, l := range net.Layers {
+		in := shapes[i]
+		switch l.Kind {
+		case Conv:
+			y = Conv64(y, view[l.Name+".w"], view[l.Name+".b"], ConvShape{N: n, C: in.C, H: in.H, W: in.W, K: l.Units, R: 3, S: 3})
+		case Dense:
+			y = Dense64(y, view[l.Name+".w"], view[l.Name+".b"], n, in.Len(), l.Units)
+		case ReLU:
+			o := make([]float64, len(y))
+			for i, v := range y {
+				o[i] = math.Max(v, 0)
+			}
+			y = o
+		case MaxPool:
+			y = Pool64(y, PoolShape{N: n, C: in.C, H: in.H, W: in.W})
+		case Noise:
+			if noise != nil {
+				o := make([]float64, len(y))
+				for i, v := range y {
+					o[i] = v + noise[noises][i]
+				}
+				y = o
+			}
+			noises++
+		case BatchNorm:
+			g, b := view[l.Name+".gamma"], view[l.Name+".beta"]
+			if batch {
+				y = BatchNorm64(y, g, b, n, in.C, float64(l.Eps))
+			} else {
+				y = BatchNormRunning64(y, g, b, view[l.Name+".mean"], view[l.Name+".var"], n, in.C, float64(l.Eps))
+			}
 		}
-		return v
 	}
-	c1 := ConvShape{N: n, C: 1, H: ImageSide, W: ImageSide, K: Filters, R: 3, S: 3}
-	c2 := ConvShape{N: n, C: Filters, H: conv1Side, W: conv1Side, K: Filters, R: 3, S: 3}
-	y := relu(Conv64(x, view["conv1.w"], view["conv1.b"], c1))
-	y = relu(Conv64(y, view["conv2.w"], view["conv2.b"], c2))
-	y = Pool64(y, PoolShape{N: n, C: Filters, H: conv2Side, W: conv2Side})
-	y = relu(Dense64(y, view["dense1.w"], view["dense1.b"], n, Flat, Hidden))
-	return Dense64(y, view["dense2.w"], view["dense2.b"], n, Hidden, Classes)
+	return y
+}
+
+// BatchNorm64 is the float64 reference of BatchNormForward with the
+// batch's statistics: y = gamma·(x - mean)/sqrt(var + eps) + beta per
+// feature of x[n×c], var the biased variance.
+func BatchNorm64(x, gamma, beta []float64, n, c int, eps float64) []float64 {
+	mean, vr := make([]float64, c), make([]float64, c)
+	for i := 0; i < n; i++ {
+		for j := 0; j < c; j++ {
+			mean[j] += x[i*c+j] / float64(n)
+		}
+	}
+	for i := 0; i < n; i++ {
+		for j := 0; j < c; j++ {
+			d := x[i*c+j] - mean[j]
+			vr[j] += d * d / float64(n)
+		}
+	}
+	return BatchNormRunning64(x, gamma, beta, mean, vr, n, c, eps)
+}
+
+// BatchNormRunning64 is the float64 reference of BatchNormForward with
+// given statistics: y = gamma·(x - mean)/sqrt(var + eps) + beta.
+func BatchNormRunning64(x, gamma, beta, mean, vr []float64, n, c int, eps float64) []float64 {
+	y := make([]float64, n*c)
+	for i := 0; i < n; i++ {
+		for j := 0; j < c; j++ {
+			y[i*c+j] = gamma[j]*(x[i*c+j]-mean[j])/math.Sqrt(vr[j]+eps) + beta[j]
+		}
+	}
+	return y
 }
 
 // Conv64 is the float64 reference of ConvForward: y = conv(x, w) + bias.

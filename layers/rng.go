@@ -55,7 +55,9 @@ func Philox(ctr [4]uint32, key [2]uint32) [4]uint32 {
 }
 
 // Tensor identifiers: the second counter word of every stream. Dropout
-// streams are TensorDropout + 16*pass + layer, where pass 0 is the clean
+// streams are TensorDropout + 16*pass + layer (layer: the dropout layer's
+// ordinal in its network), noise streams TensorNoise + 16*pass + layer
+// likewise, where pass 0 is the clean
 // forward pass of a step (of the labelled batch in semi-supervised runs),
 // passes 1..ip the power iterations, ip+1 the adversarial pass and ip+2
 // the clean pass of the unlabelled batch.
@@ -66,7 +68,9 @@ const (
 	TensorLabeled        uint32 = 0x500   // choice of the labelled subset (step 0)
 	TensorLabeledShuffle uint32 = 0x600   // order of the labelled stream, step = its pass over the subset
 	TensorTranslate      uint32 = 0x700   // + 0 labelled, + 1 unlabelled batch: random translations
+	TensorValidation     uint32 = 0x800   // choice of the validation images (step 0)
 	TensorDropout        uint32 = 0x10000 // + 16*pass + layer
+	TensorNoise          uint32 = 0x20000 // + 16*pass + layer: Gaussian noise layers, numbered as dropout's
 )
 
 // Rand names one stream of random numbers: the run's seed and the tensor it

@@ -30,10 +30,9 @@
 #	summary.txt        one line per stage: passed, failed or skipped, seconds, why
 #	smoke.txt          devices (facts), ops, train20
 #	parity.txt         parity's log and how the fixtures were packed
-#	parity-1.tgz, parity-2.tgz   the fixtures (parity-dry-N.tgz in a dry run);
+#	parity-1.tgz .. parity-3.tgz  the fixtures (parity-dry-N.tgz in a dry run);
 #	                   `make parity-fixtures FROM=dir` puts them in testdata/parity
-#	bench.txt          bench and peer (JSON, with their logs)
-#	train.txt          train12 and semi
+#	runs.txt           train12, bench and peer (JSON), semi1..semi3
 #	tests.txt          headers and gputest
 #
 # For testing this script: VATGPU_RUN_STAGES=a,b runs only those stages;
@@ -461,8 +460,8 @@ HANG=${VATGPU_RUN_HANG:-}
 RESERVE=${VATGPU_RUN_RESERVE:-10} # seconds kept for checking the outputs
 KILL_AFTER=${VATGPU_RUN_KILL_AFTER:-5} # seconds between SIGTERM and SIGKILL
 MAX_FILE=$((16 * 1048576 - 65536))
-PART_BYTES=$((14 * 1048576))
-PARITY_PARTS=2 # 8 files: summary, smoke, parity, bench, train, tests and two parts
+PART_BYTES=$((15 * 1048576))
+PARITY_PARTS=3 # 8 files: summary, smoke, parity, runs, tests and three parts
 PARITY_PREFIX=$([ $DRY = 1 ] && echo parity-dry || echo parity)
 # Stages whose timeout is their planned end (a dry run's must finish).
 TIMEOUT_OK=${VATGPU_RUN_TIMEOUT_OK:-$([ $DRY = 1 ] || echo "semi1 semi2 semi3")}
@@ -471,7 +470,7 @@ export DRY DEV WORK OUT PARITY_PARTS PART_BYTES PARITY_PREFIX MAX_FILE
 T0=$(now_ms)
 trap 'echo "interrupted after $(elapsed)s" >>"$OUT/summary.txt"; exit 130' INT TERM
 
-rm -f "$OUT"/summary.txt "$OUT"/smoke.txt "$OUT"/parity.txt "$OUT"/bench.txt "$OUT"/train.txt "$OUT"/tests.txt \
+rm -f "$OUT"/summary.txt "$OUT"/smoke.txt "$OUT"/parity.txt "$OUT"/runs.txt "$OUT"/tests.txt \
 	"$OUT"/parity-*.tgz "$OUT"/parity-dry-*.tgz
 {
 	echo "vatgpu device check: $([ $DRY = 1 ] && echo "dry run on the CPU" || echo "GPU 0"), deadline ${DEADLINE}s," \
@@ -498,13 +497,13 @@ run_stage train20 smoke.txt 60 10 || { [ $? = 2 ] || { failed=1; retry_without_g
 run_stage headers tests.txt 30 5 || [ $? = 2 ] || failed=1
 run_stage parity parity.txt 120 15 || { [ $? = 2 ] || { failed=1; retry_without_graphs parity parity.txt 120 15; }; }
 pack_stage || [ $? = 2 ] || failed=1
-run_stage train12 train.txt 150 20 || [ $? = 2 ] || failed=1
-run_stage bench bench.txt 90 15 || [ $? = 2 ] || failed=1
-run_stage peer bench.txt 90 15 || [ $? = 2 ] || failed=1
+run_stage train12 runs.txt 150 20 || [ $? = 2 ] || failed=1
+run_stage bench runs.txt 90 15 || [ $? = 2 ] || failed=1
+run_stage peer runs.txt 90 15 || [ $? = 2 ] || failed=1
 run_stage gputest tests.txt 150 20 || [ $? = 2 ] || failed=1
-run_stage semi1 train.txt 60 20 || [ $? = 2 ] || failed=1
-run_stage semi2 train.txt 60 20 || [ $? = 2 ] || failed=1
-run_stage semi3 train.txt 60 20 || [ $? = 2 ] || failed=1
+run_stage semi1 runs.txt 60 20 || [ $? = 2 ] || failed=1
+run_stage semi2 runs.txt 60 20 || [ $? = 2 ] || failed=1
+run_stage semi3 runs.txt 60 20 || [ $? = 2 ] || failed=1
 
 echo "total $(secs $(($(now_ms) - T0)))s of the ${DEADLINE}s deadline; $([ $failed = 0 ] && echo "no stage failed" || echo "some stages failed")" >>"$OUT/summary.txt"
 check_outputs

@@ -13,14 +13,20 @@ type AdversarialResult struct {
 }
 
 // Adversarial computes the virtual adversarial perturbation of n images x
-// (n×784) for the model with the given parameters, dropout off (the
-// prediction the model makes at test time), with cfg's xi, eps, ip, norm
-// and seed (the random start is stream TensorDirection at step 0).
+// (n×784) for the model of cfg's network with the given parameters,
+// dropout and noise off and batch normalisation with its running
+// statistics (the prediction the model makes at test time), with cfg's xi,
+// eps, ip, norm and seed (the random start is stream TensorDirection at
+// step 0).
 func Adversarial(b layers.Backend, params []float32, x []float32, n int, cfg Config) (*AdversarialResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := layers.NewModel(b, n, false, cfg.Seed, params)
+	net, err := layers.NetNamed(cfg.Net)
+	if err != nil {
+		return nil, err
+	}
+	m := layers.NewNet(net, b, n, false, cfg.Seed, params)
 	defer m.Free()
 	p := NewPerturber(m, cfg.Xi, cfg.Eps, cfg.IP, cfg.Norm, cfg.Seed)
 	defer p.Free(b)

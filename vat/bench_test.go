@@ -31,7 +31,7 @@ func BenchmarkStep(b *testing.B) {
 				t.TrainStep(i % 4)
 			}
 			b.StopTimer()
-			plain, withVAT := Flops(cfg.Batch, cfg.IP)
+			plain, withVAT := Flops(layers.SeedCNN, cfg.Batch, cfg.IP)
 			flops := plain
 			if c.vat {
 				flops = withVAT

@@ -12,13 +12,16 @@ import (
 
 // Checkpoint format (safetensors, see package checkpoint):
 //
-//	tensors   one F32 tensor per model parameter, named and shaped as
-//	          layers.Params ("conv1.w" [32 1 3 3], ...), and
+//	tensors   one F32 tensor per parameter of the network, named and
+//	          shaped as its Params ("conv1.w" [32 1 3 3], ...; batch
+//	          normalisation's "bn1.gamma", "bn1.beta" and running
+//	          statistics "bn1.mean", "bn1.var"), and
 //	          "adadelta.acc_grad", "adadelta.acc_delta" [NumParams]
 //	          (Adam's m and v in a run with Adam), and with --ema
 //	          "ema" [NumParams], the parameters' moving average;
 //	metadata  "format" = "vatgpu-checkpoint", "version" = "1",
-//	          "model" = "seed-cnn", "config" = the Config as JSON,
+//	          "model" = the network's name (Config.Net: "seed-cnn",
+//	          "mlp-semi", ...), "config" = the Config as JSON,
 //	          "epoch" and "step" = the epochs and steps done,
 //	          "labeled_indices" = the labelled images (semi-supervised),
 //	          "teacher_sha256" = SHA-256 of the teacher's parameters (--teacher),
@@ -34,7 +37,6 @@ import (
 const (
 	checkpointFormat  = "vatgpu-checkpoint"
 	checkpointVersion = "1"
-	modelName         = "seed-cnn"
 )
 
 // State is a run's full state, as saved in a checkpoint.
@@ -50,6 +52,15 @@ type State struct {
 	Data       DataID    // the data trained on; zero in files written before it was recorded
 }
 
+// Net returns the network the state's parameters are of.
+func (s *State) Net() *layers.Net {
+	net, err := layers.NetNamed(s.Config.Net)
+	if err != nil {
+		panic("vat: state of an unknown network " + s.Config.Net) // Load refuses such files
+	}
+	return net
+}
+
 // ModelParams returns the parameters of the run's model: the moving
 // average when the run keeps one, else the parameters as trained.
 func (s *State) ModelParams() []float32 {
@@ -62,11 +73,11 @@ func (s *State) ModelParams() []float32 {
 // State downloads the trainer's state.
 func (t *Trainer) State() *State {
 	s := &State{Config: t.Cfg, Params: t.Params(), Epoch: t.Epoch, Step: t.Step, Labeled: t.Labeled[:min(len(t.Labeled), t.Cfg.Labeled)], TeacherSum: t.teacherSum,
-		AccG: make([]float32, layers.NumParams()), AccD: make([]float32, layers.NumParams())}
+		AccG: make([]float32, t.Net.NumParams()), AccD: make([]float32, t.Net.NumParams())}
 	t.B.Download(s.AccG, t.accG)
 	t.B.Download(s.AccD, t.accD)
 	if t.avg != nil {
-		s.Average = make([]float32, layers.NumParams())
+		s.Average = make([]float32, t.Net.NumParams())
 		t.B.Download(s.Average, t.avg)
 	}
 	return s
@@ -101,16 +112,17 @@ func (t *Trainer) Restore(s *State) error {
 // Save writes s to path atomically.
 func (s *State) Save(path string) error {
 	f := &checkpoint.File{Metadata: map[string]string{}}
-	for _, p := range layers.Params() {
+	net := s.Net()
+	for _, p := range net.Params() {
 		f.AddF32(p.Name, p.Shape, s.Params[p.Off:p.Off+p.Len])
 	}
 	if s.AccG != nil {
-		n := []int{layers.NumParams()}
+		n := []int{net.NumParams()}
 		f.AddF32("adadelta.acc_grad", n, s.AccG)
 		f.AddF32("adadelta.acc_delta", n, s.AccD)
 	}
 	if s.Average != nil {
-		f.AddF32("ema", []int{layers.NumParams()}, s.Average)
+		f.AddF32("ema", []int{net.NumParams()}, s.Average)
 	}
 	cfg, err := json.Marshal(s.Config)
 	if err != nil {
@@ -118,7 +130,7 @@ func (s *State) Save(path string) error {
 	}
 	f.Metadata["format"] = checkpointFormat
 	f.Metadata["version"] = checkpointVersion
-	f.Metadata["model"] = modelName
+	f.Metadata["model"] = net.Name
 	f.Metadata["config"] = string(cfg)
 	f.Metadata["epoch"] = strconv.Itoa(s.Epoch)
 	f.Metadata["step"] = strconv.FormatUint(s.Step, 10)
@@ -137,7 +149,8 @@ func (s *State) Save(path string) error {
 }
 
 // Load reads a checkpoint written by Save, refusing files of another
-// format, version or model, or whose tensors disagree with the model.
+// format or version, of a network this vatgpu does not know, or whose
+// tensors disagree with their network.
 func Load(path string) (*State, error) {
 	f, err := checkpoint.ReadFile(path)
 	if err != nil {
@@ -153,16 +166,21 @@ func Load(path string) (*State, error) {
 	if md["version"] != checkpointVersion {
 		return nil, bad("checkpoint version %q, this vatgpu reads %q", md["version"], checkpointVersion)
 	}
-	if md["model"] != modelName {
-		return nil, bad("model %q, this vatgpu trains %q", md["model"], modelName)
+	net, err := layers.NetNamed(md["model"])
+	if err != nil {
+		return nil, bad("model: %v", err)
 	}
 	// Fields a file lacks (written before they existed) keep the seed's
-	// defaults, the values those runs had.
-	s := &State{Config: DefaultConfig(), Params: make([]float32, layers.NumParams())}
+	// defaults, the values those runs had (a file without "Net" in its
+	// configuration is of the seed's CNN, which its "model" says).
+	s := &State{Config: DefaultConfig(), Params: make([]float32, net.NumParams())}
 	dec := json.NewDecoder(strings.NewReader(md["config"]))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s.Config); err != nil {
 		return nil, bad("config: %v", err)
+	}
+	if s.Config.Net != net.Name {
+		return nil, bad("model %q, but its configuration's network is %q", net.Name, s.Config.Net)
 	}
 	if err := s.Config.Validate(); err != nil {
 		return nil, bad("config: %v", err)
@@ -184,7 +202,7 @@ func Load(path string) (*State, error) {
 			return nil, bad("labeled_indices: %v", err)
 		}
 	}
-	for _, p := range layers.Params() {
+	for _, p := range net.Params() {
 		v, shape, err := f.F32(p.Name)
 		if err != nil {
 			return nil, bad("%v", err)
@@ -194,7 +212,7 @@ func Load(path string) (*State, error) {
 		}
 		copy(s.Params[p.Off:], v)
 	}
-	want := len(layers.Params())
+	want := len(net.Params())
 	if _, ok := f.Get("adadelta.acc_grad"); ok {
 		want += 2
 		for _, name := range []string{"adadelta.acc_grad", "adadelta.acc_delta"} {
@@ -202,8 +220,8 @@ func Load(path string) (*State, error) {
 			if err != nil {
 				return nil, bad("%v", err)
 			}
-			if len(shape) != 1 || shape[0] != layers.NumParams() {
-				return nil, bad("%s has shape %v, want [%d]", name, shape, layers.NumParams())
+			if len(shape) != 1 || shape[0] != net.NumParams() {
+				return nil, bad("%s has shape %v, want [%d]", name, shape, net.NumParams())
 			}
 			if name == "adadelta.acc_grad" {
 				s.AccG = v
@@ -218,8 +236,8 @@ func Load(path string) (*State, error) {
 		if err != nil {
 			return nil, bad("%v", err)
 		}
-		if len(shape) != 1 || shape[0] != layers.NumParams() {
-			return nil, bad("ema has shape %v, want [%d]", shape, layers.NumParams())
+		if len(shape) != 1 || shape[0] != net.NumParams() {
+			return nil, bad("ema has shape %v, want [%d]", shape, net.NumParams())
 		}
 		s.Average = v
 	}

@@ -29,7 +29,11 @@ type DeviceMemory interface {
 // GB at 4,096: about 375 KB per image, the model's activations).
 func MemoryNeeded(cfg Config, train, test *mnist.Set) (uint64, error) {
 	var s sizer
-	t, err := NewTrainer(&s, cfg, train, test, make([]float32, layers.NumParams()))
+	net, err := layers.NetNamed(cfg.Net)
+	if err != nil {
+		return 0, err
+	}
+	t, err := NewTrainer(&s, cfg, train, test, make([]float32, net.NumParams()))
 	if err != nil {
 		return 0, err
 	}

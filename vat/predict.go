@@ -11,18 +11,18 @@ import (
 // the same order go through the same forward passes in both.
 const evalBatch = 500
 
-// Logits runs the model with the given parameters, dropout off, on n
-// images x (n×784, values in [0, 1] as package mnist reads them) in batches
-// of 500, as EvaluateParams does, and returns the logits (n×10). An error
-// is the backend's.
-func Logits(b layers.Backend, params []float32, x []float32, n int) ([]float32, error) {
+// Logits runs network net with the given parameters, dropout and noise
+// off, on n images x (n×784, values in [0, 1] as package mnist reads them)
+// in batches of 500, as EvaluateParams does, and returns the logits
+// (n×10). An error is the backend's.
+func Logits(b layers.Backend, net *layers.Net, params []float32, x []float32, n int) ([]float32, error) {
 	if n == 0 {
 		return nil, nil
 	}
 	if len(x) < n*layers.ImageLen {
 		panic(fmt.Sprintf("vat: logits: %d values for %d images", len(x), n))
 	}
-	m := layers.NewModel(b, evalBatch, false, 0, params)
+	m := layers.NewNet(net, b, evalBatch, false, 0, params)
 	defer m.Free()
 	xb := b.Alloc(evalBatch * layers.ImageLen)
 	defer b.Free(xb)
@@ -65,15 +65,15 @@ func Top2(logits []float32) (first, second int, p1, p2 float64) {
 	return first, second, 1 / sum, math.Exp(float64(logits[second])-hi) / sum
 }
 
-// CheckFinite returns an error when params (a model's flat parameters)
-// hold a NaN or an infinity, naming how many and the first tensor that
+// CheckFinite returns an error when params (the flat parameters of network
+// net) hold a NaN or an infinity, naming how many and the first tensor that
 // holds one; nil when all are finite.
-func CheckFinite(params []float32) error {
-	if len(params) != layers.NumParams() {
-		panic(fmt.Sprintf("vat: check finite: %d parameters, want %d", len(params), layers.NumParams()))
+func CheckFinite(net *layers.Net, params []float32) error {
+	if len(params) != net.NumParams() {
+		panic(fmt.Sprintf("vat: check finite: %d parameters, want %d", len(params), net.NumParams()))
 	}
 	bad, first := 0, ""
-	for _, p := range layers.Params() {
+	for _, p := range net.Params() {
 		for _, v := range params[p.Off : p.Off+p.Len] {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				if bad == 0 {
@@ -93,7 +93,7 @@ func CheckFinite(params []float32) error {
 // moving average when the run keeps one) holds a NaN or an infinity, as a
 // run that diverged leaves it, saying which weights and where.
 func (s *State) CheckModel() error {
-	err := CheckFinite(s.ModelParams())
+	err := CheckFinite(s.Net(), s.ModelParams())
 	if err == nil {
 		return nil
 	}

@@ -31,7 +31,7 @@ func (t *Trainer) PseudoLabel(params []float32, threshold float32) (idx, labels 
 	}
 	b := t.B
 	const batch = 500
-	m := layers.NewModel(b, batch, false, 0, params)
+	m := layers.NewNet(t.Net, b, batch, false, 0, params)
 	defer m.Free()
 	x, ids := b.Alloc(batch*layers.ImageLen), b.AllocInt(len(t.Unlabeled))
 	defer b.Free(x)
@@ -99,7 +99,10 @@ func LoadTeacher(cfg Config, train *mnist.Set) ([]float32, error) {
 	if s.Labeled == nil {
 		return nil, fmt.Errorf("--teacher %s is a supervised run (no labelled images listed): its labels are not this run's %d", cfg.Teacher, cfg.Labeled)
 	}
-	want, _, err := ChooseLabeled(train.Labels[:train.N], cfg.Labeled, cfg.Seed)
+	if s.Config.Net != cfg.Net {
+		return nil, fmt.Errorf("--teacher %s is a model of the network %s, this run trains %s", cfg.Teacher, s.Config.Net, cfg.Net)
+	}
+	_, want, _, err := Split(train.Labels[:train.N], cfg)
 	if err != nil {
 		return nil, err
 	}

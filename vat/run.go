@@ -161,6 +161,20 @@ func OpenRun(o RunOptions) (_ *Run, err error) {
 		return nil, err
 	}
 	t := r.Trainer
+	if t.Net != layers.SeedCNN {
+		weights, stats := 0, 0
+		for _, p := range t.Net.Params() {
+			if p.Stat {
+				stats += p.Len
+			} else {
+				weights += p.Len
+			}
+		}
+		fmt.Fprintf(log, "network %s: %s; %d parameters and %d running statistics\n", t.Net.Name, t.Net.Doc, weights, stats)
+	}
+	if t.Validation != nil {
+		fmt.Fprintf(log, "validation: %d training images held out (%d per class), never trained on\n", len(t.Validation), len(t.Validation)/layers.Classes)
+	}
 	if t.Labeled != nil {
 		fmt.Fprintf(log, "semi-supervised: %d labelled images (%d per class), %d unlabelled; labelled indices: %v\n",
 			len(t.Labeled), len(t.Labeled)/layers.Classes, len(t.Unlabeled), t.Labeled)
@@ -304,8 +318,12 @@ func (es EpochStats) Line(epochs int) string {
 	if !math.IsNaN(es.CurrentTestAcc) {
 		current = fmt.Sprintf(" (averaged weights; as trained: loss %.4f, acc %.4f)", es.CurrentTestLoss, es.CurrentTestAcc)
 	}
-	return fmt.Sprintf("epoch %d/%d: loss %.4f (ce %.4f, vat %.4f) - train acc %.4f - test loss %.4f, acc %.4f%s - %.1f s (%.0f images/s)",
-		es.Epoch, epochs, es.Loss, es.CE, es.VAT, es.TrainAcc, es.TestLoss, es.TestAcc, current, es.Seconds, es.ImagesPerSec)
+	val := ""
+	if !math.IsNaN(es.ValAcc) {
+		val = fmt.Sprintf(" - val loss %.4f, acc %.4f", es.ValLoss, es.ValAcc)
+	}
+	return fmt.Sprintf("epoch %d/%d: loss %.4f (ce %.4f, vat %.4f) - train acc %.4f%s - test loss %.4f, acc %.4f%s - %.1f s (%.0f images/s)",
+		es.Epoch, epochs, es.Loss, es.CE, es.VAT, es.TrainAcc, val, es.TestLoss, es.TestAcc, current, es.Seconds, es.ImagesPerSec)
 }
 
 // Close frees the trainer and closes the backend if OpenRun opened it.

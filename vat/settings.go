@@ -52,14 +52,66 @@ type Preset struct {
 // Presets are the presets, the seed's first (it changes nothing).
 var Presets = []Preset{
 	{"seed", "the Keras article's settings"},
-	{"paper", "the VAT papers' semi-supervised MNIST settings (their official code's; 100 labels)"},
+	{"paper", "the VAT papers' semi-supervised MNIST settings (their official code's; 100 labels) on the seed's CNN"},
+	{"vat-mnist-100", "the VAT papers' semi-supervised protocol with their MLP (takerum/vat, train_mnist_semisup.py): 100 labels, 1,000 held out for validation, 100 epochs of 500 updates"},
+	{"vat-mnist-sup", "the VAT papers' supervised protocol with their MLP (takerum/vat, train_mnist_sup.py): all labels but 1,000 held out for validation, 100 epochs of 600 updates"},
+	{"vat-mnist-100-tpami", "the TPAMI paper's 100-label setting: vat-mnist-100 with the noisy 784-1200-600-300-150-10 MLP and eps 5"},
+}
+
+// The presets of the VAT papers' protocols with their MLPs share these
+// values.
+var (
+	mlpPresets = []string{"vat-mnist-100", "vat-mnist-sup", "vat-mnist-100-tpami"}
+	semiMLP    = []string{"vat-mnist-100", "vat-mnist-100-tpami"}
+)
+
+// each returns the map giving v under every preset of names, plus extra.
+func each(names []string, v any, extra ...any) map[string]any {
+	m := map[string]any{}
+	for _, n := range names {
+		m[n] = v
+	}
+	for i := 0; i < len(extra); i += 2 {
+		m[extra[i].(string)] = extra[i+1]
+	}
+	return m
 }
 
 // Settings is the table of every setting of a training run.
 var Settings = []Setting{
-	{Name: "epochs", Field: "Epochs", Category: CatRun, Default: 12, Usage: "epochs to train",
+	{Name: "net", Field: "Net", Category: CatModel, Default: layers.SeedCNN.Name, Math: true,
+		Presets: map[string]any{"vat-mnist-100": layers.MLPSemi.Name, "vat-mnist-sup": layers.MLPSup.Name, "vat-mnist-100-tpami": layers.MLPTPAMI.Name},
+		Usage:   netUsage(),
+		Check: func(c Config) error {
+			net, err := layers.NetNamed(c.Net)
+			if err != nil {
+				return fmt.Errorf("--net: %v", err)
+			}
+			if c.Dropout && !net.HasKind(layers.Dropout) {
+				return fmt.Errorf("--dropout: the network %s has no dropout layers", c.Net)
+			}
+			return nil
+		}},
+	{Name: "epochs", Field: "Epochs", Category: CatRun, Default: 12, Presets: each(mlpPresets, 100), Usage: "epochs to train",
 		Check: func(c Config) error { return positive("epochs", c.Epochs) }},
-	{Name: "batch", Field: "Batch", Category: CatModel, Default: 128, Math: true, Presets: map[string]any{"paper": 32},
+	{Name: "steps-per-epoch", Field: "StepsPerEpoch", Category: CatRun, Default: 0, Math: true,
+		Presets: each(semiMLP, 500, "vat-mnist-sup", 600),
+		Usage:   "training steps in an epoch (the VAT papers' epochs are 500 or 600 updates), the images taken in turn from passes over the data in a new order each (0: an epoch is one pass over the training images, or over the unlabelled ones in a semi-supervised run)",
+		Check: func(c Config) error {
+			if c.StepsPerEpoch < 0 {
+				return fmt.Errorf("--steps-per-epoch must be 0 (one pass) or positive, got %d", c.StepsPerEpoch)
+			}
+			return nil
+		}},
+	{Name: "validation", Field: "Validation", Category: CatModel, Default: 0, Math: true, Presets: each(mlpPresets, 1000),
+		Usage: "hold out N labelled training images (N/10 per class, chosen by the seed, never trained on) and report their error each epoch",
+		Check: func(c Config) error {
+			if c.Validation < 0 || c.Validation%layers.Classes != 0 {
+				return fmt.Errorf("--validation must be 0 (none) or a positive multiple of 10, got %d", c.Validation)
+			}
+			return nil
+		}},
+	{Name: "batch", Field: "Batch", Category: CatModel, Default: 128, Math: true, Presets: each(mlpPresets, 100, "paper", 32),
 		Usage: "labelled images per step",
 		Check: func(c Config) error {
 			if err := positive("batch", c.Batch); err != nil {
@@ -75,12 +127,13 @@ var Settings = []Setting{
 		Usage: "move each training image by a random offset of up to N pixels per axis (0: off)",
 		Check: func(c Config) error { return between("translate", c.Translate, 0, 8) }},
 
-	{Name: "vat", Field: "VAT", Category: CatVAT, Default: false, Math: true, Presets: map[string]any{"paper": true},
+	{Name: "vat", Field: "VAT", Category: CatVAT, Default: false, Math: true, Presets: each(mlpPresets, true, "paper", true),
 		Usage: "add the VAT term to the loss"},
-	{Name: "eps", Field: "Eps", Category: CatVAT, Default: float32(1), Math: true, Presets: map[string]any{"paper": float32(0.3)},
-		Usage: "length of the adversarial perturbation",
-		Check: func(c Config) error { return nonNegative("eps", c.Eps) }},
-	{Name: "xi", Field: "Xi", Category: CatVAT, Default: float32(10), Math: true, Presets: map[string]any{"paper": float32(1e-6)},
+	{Name: "eps", Field: "Eps", Category: CatVAT, Default: float32(1), Math: true,
+		Presets: map[string]any{"paper": float32(0.3), "vat-mnist-100": float32(0.3), "vat-mnist-sup": float32(2.1), "vat-mnist-100-tpami": float32(5)},
+		Usage:   "length of the adversarial perturbation",
+		Check:   func(c Config) error { return nonNegative("eps", c.Eps) }},
+	{Name: "xi", Field: "Xi", Category: CatVAT, Default: float32(10), Math: true, Presets: each(mlpPresets, float32(1e-6), "paper", float32(1e-6)),
 		Usage: "power-iteration step",
 		Check: func(c Config) error { return finitePositive("xi", c.Xi) }},
 	{Name: "ip", Field: "IP", Category: CatVAT, Default: 1, Math: true,
@@ -89,7 +142,7 @@ var Settings = []Setting{
 	{Name: "vat-weight", Field: "Weight", Category: CatVAT, Default: float32(1), Math: true,
 		Usage: "weight of the VAT term",
 		Check: func(c Config) error { return nonNegative("vat-weight", c.Weight) }},
-	{Name: "norm", Field: "Norm", Category: CatVAT, Default: layers.NormL2, Math: true, Presets: map[string]any{"paper": layers.NormMaxAbsL2},
+	{Name: "norm", Field: "Norm", Category: CatVAT, Default: layers.NormL2, Math: true, Presets: each(mlpPresets, layers.NormMaxAbsL2, "paper", layers.NormMaxAbsL2),
 		Usage: "perturbation normalisation: l2 (the seed's) or maxabs-l2 (the papers' code)",
 		Check: func(c Config) error {
 			if c.Norm != layers.NormL2 && c.Norm != layers.NormMaxAbsL2 {
@@ -98,7 +151,7 @@ var Settings = []Setting{
 			return nil
 		}},
 
-	{Name: "labeled", Field: "Labeled", Category: CatSemi, Default: 0, Math: true, Presets: map[string]any{"paper": 100},
+	{Name: "labeled", Field: "Labeled", Category: CatSemi, Default: 0, Math: true, Presets: each(semiMLP, 100, "paper", 100),
 		Usage: "keep the labels of N training images (N/10 per class, chosen by the seed), use the rest unlabelled (0: all labelled)",
 		Check: func(c Config) error {
 			if c.Labeled < 0 || c.Labeled%layers.Classes != 0 {
@@ -106,7 +159,7 @@ var Settings = []Setting{
 			}
 			return nil
 		}},
-	{Name: "ul-batch", Field: "ULBatch", Category: CatSemi, Default: 128, Math: true,
+	{Name: "ul-batch", Field: "ULBatch", Category: CatSemi, Default: 128, Math: true, Presets: each(semiMLP, 250),
 		Usage: "unlabelled images per step",
 		Check: func(c Config) error {
 			if c.Labeled == 0 {
@@ -151,7 +204,7 @@ var Settings = []Setting{
 			return nil
 		}},
 
-	{Name: "optimizer", Field: "Optimizer", Category: CatOpt, Default: "adadelta", Math: true, Presets: map[string]any{"paper": "adam"},
+	{Name: "optimizer", Field: "Optimizer", Category: CatOpt, Default: "adadelta", Math: true, Presets: each(mlpPresets, "adam", "paper", "adam"),
 		Usage: "adadelta (Keras 1.2.2's) or adam",
 		Check: func(c Config) error {
 			if c.Optimizer != "adadelta" && c.Optimizer != "adam" {
@@ -159,10 +212,10 @@ var Settings = []Setting{
 			}
 			return nil
 		}},
-	{Name: "lr", Field: "LR", Category: CatOpt, Default: float32(1), Math: true, Presets: map[string]any{"paper": float32(0.002)},
+	{Name: "lr", Field: "LR", Category: CatOpt, Default: float32(1), Math: true, Presets: each(mlpPresets, float32(0.002), "paper", float32(0.002)),
 		Usage: "learning rate",
 		Check: func(c Config) error { return finitePositive("lr", c.LR) }},
-	{Name: "lr-decay", Field: "LRDecay", Category: CatOpt, Default: float32(1), Math: true, Presets: map[string]any{"paper": float32(0.9)},
+	{Name: "lr-decay", Field: "LRDecay", Category: CatOpt, Default: float32(1), Math: true, Presets: each(mlpPresets, float32(0.9), "paper", float32(0.9)),
 		Usage: "multiply the learning rate by this after each epoch",
 		Check: func(c Config) error {
 			if !(c.LRDecay > 0 && c.LRDecay <= 1) {
@@ -205,6 +258,18 @@ var Settings = []Setting{
 			}
 			return nil
 		}},
+}
+
+// netUsage is --net's usage: the networks and what each is.
+func netUsage() string {
+	u := "the network:"
+	for i, n := range layers.Nets {
+		if i > 0 {
+			u += ";"
+		}
+		u += " " + n.Name + " (" + n.Doc + ")"
+	}
+	return u
 }
 
 func positive(name string, v int) error {

@@ -32,7 +32,7 @@ func TestSettingsCoverConfig(t *testing.T) {
 // purpose: a change to the table must be a change to this test too.
 func TestPresets(t *testing.T) {
 	d := DefaultConfig()
-	seed := Config{Epochs: 12, Batch: 128, Eps: 1, Xi: 10, IP: 1, Weight: 1, Norm: layers.NormL2, Seed: 1337,
+	seed := Config{Net: "seed-cnn", Epochs: 12, Batch: 128, Eps: 1, Xi: 10, IP: 1, Weight: 1, Norm: layers.NormL2, Seed: 1337,
 		Optimizer: "adadelta", LR: 1, Rho: 0.95, Beta1: 0.9, Beta2: 0.999, AdaEps: 1e-8, LRDecay: 1, ULBatch: 128, TeacherMin: 0.95}
 	if d != seed {
 		t.Errorf("DefaultConfig\n%+v, want\n%+v", d, seed)
@@ -43,6 +43,27 @@ func TestPresets(t *testing.T) {
 	paper.Labeled, paper.Batch = 100, 32
 	if p := PaperConfig(); p != paper {
 		t.Errorf("PaperConfig\n%+v, want\n%+v", p, paper)
+	}
+	// The VAT papers' protocols with their MLPs (takerum/vat,
+	// train_mnist_semisup.py and train_mnist_sup.py; VAT-PAPERS.md).
+	semi := seed
+	semi.Net, semi.Epochs, semi.StepsPerEpoch, semi.Validation = "mlp-semi", 100, 500, 1000
+	semi.VAT, semi.Eps, semi.Xi, semi.Norm = true, 0.3, 1e-6, layers.NormMaxAbsL2
+	semi.Optimizer, semi.LR, semi.LRDecay = "adam", 0.002, 0.9
+	semi.Labeled, semi.Batch, semi.ULBatch = 100, 100, 250
+	sup := seed
+	sup.Net, sup.Epochs, sup.StepsPerEpoch, sup.Validation = "mlp-sup", 100, 600, 1000
+	sup.VAT, sup.Eps, sup.Xi, sup.Norm = true, 2.1, 1e-6, layers.NormMaxAbsL2
+	sup.Optimizer, sup.LR, sup.LRDecay, sup.Batch = "adam", 0.002, 0.9, 100
+	tpami := semi
+	tpami.Net, tpami.Eps = "mlp-tpami", 5
+	for name, want := range map[string]Config{"vat-mnist-100": semi, "vat-mnist-sup": sup, "vat-mnist-100-tpami": tpami} {
+		if got, err := PresetConfig(name); err != nil || got != want {
+			t.Errorf("preset %s\n%+v (%v), want\n%+v", name, got, err, want)
+		}
+		if got, _ := PresetConfig(name); got.Validate() != nil {
+			t.Errorf("preset %s: %v", name, got.Validate())
+		}
 	}
 	// Given settings keep their value; the others take the preset's.
 	c := DefaultConfig()

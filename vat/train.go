@@ -14,16 +14,29 @@ import (
 // Config is a training run's configuration. Every field that changes the
 // arithmetic is part of a checkpoint's identity.
 type Config struct {
-	Epochs  int
-	Batch   int // labelled images per step
-	Dropout bool
-	VAT     bool
-	Eps     float32 // length of r_adv
-	Xi      float32 // finite-difference step of the power iteration
-	IP      int     // power iterations
-	Weight  float32 // weight of the VAT term in the loss
-	Norm    layers.Norm
-	Seed    uint64
+	// Net names the network (layers.Nets): "seed-cnn" (the default), or
+	// one of the VAT papers' MLPs.
+	Net    string
+	Epochs int
+	// StepsPerEpoch, when positive, makes an epoch that many steps, the
+	// images of each stream taken in turn from passes over them in a new
+	// order each (the VAT papers' epochs of 500 or 600 updates); 0 makes
+	// an epoch one pass over the training images (over the unlabelled ones
+	// in a semi-supervised run).
+	StepsPerEpoch int
+	// Validation holds out that many labelled training images (as many
+	// of each class, chosen by the seed before the labelled ones), never
+	// trained on, whose error each epoch reports.
+	Validation int
+	Batch      int // labelled images per step
+	Dropout    bool
+	VAT        bool
+	Eps        float32 // length of r_adv
+	Xi         float32 // finite-difference step of the power iteration
+	IP         int     // power iterations
+	Weight     float32 // weight of the VAT term in the loss
+	Norm       layers.Norm
+	Seed       uint64
 
 	// Semi-supervised training: with Labeled > 0, Labeled training images
 	// (as many of each class) keep their labels and the rest serve as
@@ -78,11 +91,12 @@ const (
 	numSlots
 )
 
-// Trainer trains the seed model on one backend with the whole data set
-// resident there.
+// Trainer trains a network (Config.Net) on one backend with the whole data
+// set resident there.
 type Trainer struct {
 	Cfg Config
 	B   layers.Backend
+	Net *layers.Net
 	M   *layers.Model
 	P   *Perturber // nil without VAT
 
@@ -90,13 +104,22 @@ type Trainer struct {
 	// labels (indices into the training set); Unlabeled is nil in a
 	// supervised run, where every image is labelled.
 	Labeled, Unlabeled []int32
+	// Validation holds the held-out images (Config.Validation), never
+	// trained on; nil without.
+	Validation []int32
+	// supervised lists the images a supervised run trains on when some are
+	// held out for validation (nil: all of them).
+	supervised []int32
 
 	accG, accD     Buf // optimiser state: Adadelta's accumulators or Adam's moments
 	trainX, trainY Buf
 	labels         []int32 // trainY's contents (with PseudoLabel's labels once it has run)
 	teacherSum     string  // SHA-256 of the teacher's parameters, once PseudoLabel has run
 	testX, testY   Buf
+	valX, valY     Buf
 	nTrain, nTest  int
+	pool           Buf // the images batch normalisation's statistics are re-estimated over (int32 indices)
+	nPool          int
 	perm, lperm    Buf // the epoch's order of the (un)labelled stream; the labelled stream of a semi-supervised epoch
 	x, y, xu       Buf
 	raw            Buf // the gathered batch before translation (with Translate)
@@ -123,33 +146,71 @@ var trainerIDs atomic.Uint64
 // training set. It returns them in that order, and the others in index
 // order.
 func ChooseLabeled(labels []int32, n int, seed uint64) (labeled, unlabeled []int32, err error) {
-	per := n / layers.Classes
-	perm := layers.Rand{Seed: seed, Tensor: layers.TensorLabeled}.Permutation(len(labels), 0)
-	count := make([]int, layers.Classes)
-	chosen := make([]bool, len(labels))
-	for _, i := range perm {
-		if c := labels[i]; count[c] < per {
-			count[c]++
-			chosen[i] = true
-			labeled = append(labeled, i)
+	_, labeled, unlabeled, err = Split(labels, Config{Labeled: n, Seed: seed})
+	return labeled, unlabeled, err
+}
+
+// Split divides the training set as cfg says. The validation images
+// (cfg.Validation, as many of each class) are the first of each class in
+// the permutation of stream TensorValidation (step 0); then, among the
+// others, the labelled images of a semi-supervised run (cfg.Labeled, as
+// many of each class) the first of each class in the permutation of stream
+// TensorLabeled (step 0), both in the order found. The rest, in index
+// order, are the unlabelled images (semi-supervised) or, in a supervised
+// run, labeled (unlabeled nil); a supervised run without validation gets
+// labeled and unlabeled nil: it trains on every image.
+func Split(labels []int32, cfg Config) (validation, labeled, unlabeled []int32, err error) {
+	taken := make([]bool, len(labels))
+	choose := func(flag string, n int, tensor uint32) ([]int32, error) {
+		per := n / layers.Classes
+		perm := layers.Rand{Seed: cfg.Seed, Tensor: tensor}.Permutation(len(labels), 0)
+		count := make([]int, layers.Classes)
+		var chosen []int32
+		for _, i := range perm {
+			if c := labels[i]; !taken[i] && count[c] < per {
+				count[c]++
+				taken[i] = true
+				chosen = append(chosen, i)
+			}
+		}
+		if len(chosen) < n {
+			return nil, fmt.Errorf("--%s %d: the training set has too few images of some class (%v)", flag, n, count)
+		}
+		return chosen, nil
+	}
+	rest := func() (r []int32) {
+		for i := range labels {
+			if !taken[i] {
+				r = append(r, int32(i))
+			}
+		}
+		return r
+	}
+	if cfg.Validation > 0 {
+		if validation, err = choose("validation", cfg.Validation, layers.TensorValidation); err != nil {
+			return nil, nil, nil, err
 		}
 	}
-	if len(labeled) < n {
-		return nil, nil, fmt.Errorf("--labeled %d: the training set has too few images of some class (%v)", n, count)
-	}
-	for i := range labels {
-		if !chosen[i] {
-			unlabeled = append(unlabeled, int32(i))
+	if cfg.Labeled == 0 {
+		if validation == nil {
+			return nil, nil, nil, nil
 		}
+		if labeled = rest(); len(labeled) == 0 {
+			return nil, nil, nil, fmt.Errorf("--validation %d leaves no training images of %d", cfg.Validation, len(labels))
+		}
+		return validation, labeled, nil, nil
 	}
-	if len(unlabeled) == 0 {
-		return nil, nil, fmt.Errorf("--labeled %d leaves no unlabelled images of %d", n, len(labels))
+	if labeled, err = choose("labeled", cfg.Labeled, layers.TensorLabeled); err != nil {
+		return nil, nil, nil, err
 	}
-	return labeled, unlabeled, nil
+	if unlabeled = rest(); len(unlabeled) == 0 {
+		return nil, nil, nil, fmt.Errorf("--labeled %d leaves no unlabelled images of %d", cfg.Labeled, len(labels))
+	}
+	return validation, labeled, unlabeled, nil
 }
 
 // NewTrainer puts the data and a model initialised from params (nil for
-// InitParams(cfg.Seed)) on backend b.
+// the network's InitParams(cfg.Seed)) on backend b.
 func NewTrainer(b layers.Backend, cfg Config, train, test *mnist.Set, params []float32) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -157,30 +218,55 @@ func NewTrainer(b layers.Backend, cfg Config, train, test *mnist.Set, params []f
 	if train == nil || train.N == 0 {
 		return nil, errors.New("no training images")
 	}
+	net, err := layers.NetNamed(cfg.Net)
+	if err != nil {
+		return nil, err
+	}
 	if params == nil {
-		params = layers.InitParams(cfg.Seed)
+		params = net.InitParams(cfg.Seed)
 	}
-	t := &Trainer{Cfg: cfg, B: b, id: trainerIDs.Add(1)}
+	if len(params) != net.NumParams() {
+		return nil, fmt.Errorf("%d parameters for the network %s, which has %d", len(params), net.Name, net.NumParams())
+	}
+	t := &Trainer{Cfg: cfg, B: b, Net: net, id: trainerIDs.Add(1)}
 	batch := cfg.Batch
-	if cfg.Labeled > 0 {
-		var err error
-		if t.Labeled, t.Unlabeled, err = ChooseLabeled(train.Labels[:train.N], cfg.Labeled, cfg.Seed); err != nil {
-			return nil, err
-		}
-		batch = max(batch, cfg.ULBatch)
+	var labeled []int32
+	if t.Validation, labeled, t.Unlabeled, err = Split(train.Labels[:train.N], cfg); err != nil {
+		return nil, err
 	}
-	t.M = layers.NewModel(b, batch, cfg.Dropout, cfg.Seed, params)
+	if cfg.Labeled > 0 {
+		t.Labeled = labeled
+		batch = max(batch, cfg.ULBatch)
+	} else {
+		t.supervised = labeled
+	}
+	t.M = layers.NewNet(net, b, batch, cfg.Dropout, cfg.Seed, params)
 	if cfg.VAT {
 		t.P = NewPerturber(t.M, cfg.Xi, cfg.Eps, cfg.IP, cfg.Norm, cfg.Seed)
 	}
-	n := layers.NumParams()
+	n := net.NumParams()
 	t.accG, t.accD = b.Alloc(n), b.Alloc(n)
 	t.trainX, t.trainY, t.nTrain = upload(b, train)
 	t.labels = append([]int32(nil), train.Labels[:train.N]...)
 	if test != nil && test.N > 0 {
 		t.testX, t.testY, t.nTest = upload(b, test)
 	}
-	t.perm = b.AllocInt(train.N)
+	if t.Validation != nil {
+		t.valX, t.valY, _ = upload(b, subset(train, t.Validation))
+	}
+	if net.HasKind(layers.BatchNorm) {
+		pool := t.Unlabeled
+		if pool == nil {
+			pool = t.trainIDs()
+		}
+		t.pool, t.nPool = b.AllocInt(len(pool)), len(pool)
+		b.UploadInt(t.pool, pool)
+	}
+	perStep := cfg.Batch
+	if t.Unlabeled != nil {
+		perStep = cfg.ULBatch
+	}
+	t.perm = b.AllocInt(max(train.N, cfg.StepsPerEpoch*perStep))
 	t.x = b.Alloc(cfg.Batch * layers.ImageLen)
 	t.y = b.AllocInt(cfg.Batch)
 	if t.Unlabeled != nil {
@@ -203,6 +289,16 @@ func NewTrainer(b layers.Backend, cfg Config, train, test *mnist.Set, params []f
 	return t, nil
 }
 
+// subset returns the images idx of s, in that order.
+func subset(s *mnist.Set, idx []int32) *mnist.Set {
+	o := &mnist.Set{N: len(idx), Images: make([]float32, 0, len(idx)*layers.ImageLen), Labels: make([]int32, len(idx))}
+	for i, j := range idx {
+		o.Images = append(o.Images, s.Images[int(j)*layers.ImageLen:(int(j)+1)*layers.ImageLen]...)
+		o.Labels[i] = s.Labels[j]
+	}
+	return o
+}
+
 func upload(b layers.Backend, s *mnist.Set) (x, y Buf, n int) {
 	x, y = b.Alloc(s.N*layers.ImageLen), b.AllocInt(s.N)
 	b.Upload(x, s.Images[:s.N*layers.ImageLen])
@@ -216,50 +312,102 @@ func (t *Trainer) Free() {
 	if t.P != nil {
 		t.P.Free(t.B)
 	}
-	for _, x := range []Buf{t.accG, t.accD, t.trainX, t.trainY, t.testX, t.testY, t.perm, t.lperm, t.x, t.y, t.xu, t.raw, t.avg, t.hold, t.loss, t.stats} {
+	for _, x := range []Buf{t.accG, t.accD, t.trainX, t.trainY, t.testX, t.testY, t.valX, t.valY, t.pool, t.perm, t.lperm, t.x, t.y, t.xu, t.raw, t.avg, t.hold, t.loss, t.stats} {
 		if x != nil {
 			t.B.Free(x)
 		}
 	}
 }
 
-// StepsPerEpoch returns the number of steps in an epoch: batches of the
-// training set (the last one may be short, as in Keras), or of the
-// unlabelled images in a semi-supervised run.
+// StepsPerEpoch returns the number of steps in an epoch: Config's
+// StepsPerEpoch when set, else batches of the training set (the last one
+// may be short, as in Keras), or of the unlabelled images in a
+// semi-supervised run.
 func (t *Trainer) StepsPerEpoch() int {
-	if t.Unlabeled != nil {
+	switch {
+	case t.Cfg.StepsPerEpoch > 0:
+		return t.Cfg.StepsPerEpoch
+	case t.Unlabeled != nil:
 		return (len(t.Unlabeled) + t.Cfg.ULBatch - 1) / t.Cfg.ULBatch
 	}
-	return (t.nTrain + t.Cfg.Batch - 1) / t.Cfg.Batch
+	return (t.nSupervised() + t.Cfg.Batch - 1) / t.Cfg.Batch
 }
 
-// order uploads the epoch's image order: a permutation of the training
-// set (supervised) or of the unlabelled images, and in a semi-supervised
-// run the labelled stream, which cycles through the labelled images in a
-// new order each pass (stream TensorLabeledShuffle, step = pass).
+// nSupervised returns the number of images a supervised run trains on.
+func (t *Trainer) nSupervised() int {
+	if t.supervised != nil {
+		return len(t.supervised)
+	}
+	return t.nTrain
+}
+
+// trainIDs returns the images a supervised run trains on.
+func (t *Trainer) trainIDs() []int32 {
+	if t.supervised != nil {
+		return t.supervised
+	}
+	ids := make([]int32, t.nTrain)
+	for i := range ids {
+		ids[i] = int32(i)
+	}
+	return ids
+}
+
+// stream returns positions from .. from+k-1 of a stream that takes the
+// images ids in turn, in a new order each pass over them (pass p: the
+// permutation of stream (seed, tensor) at step p).
+func stream(ids []int32, from, k int, seed uint64, tensor uint32) []int32 {
+	out := make([]int32, k)
+	pass, cur := -1, []int32(nil)
+	for i := range out {
+		pos := from + i
+		if pos/len(ids) != pass {
+			pass = pos / len(ids)
+			cur = layers.Rand{Seed: seed, Tensor: tensor}.Permutation(len(ids), uint64(pass))
+		}
+		out[i] = ids[cur[pos%len(ids)]]
+	}
+	return out
+}
+
+// order uploads the epoch's image order. Without StepsPerEpoch it is a
+// permutation of the training set (supervised; of the images not held out
+// for validation) or of the unlabelled images (stream TensorShuffle, step
+// = epoch); with it, the epoch's part of a stream over them (stream, with
+// TensorShuffle). In a semi-supervised run the labelled stream cycles
+// through the labelled images in a new order each pass (stream
+// TensorLabeledShuffle, step = pass).
 func (t *Trainer) order() {
-	shuffle := layers.Rand{Seed: t.Cfg.Seed, Tensor: layers.TensorShuffle}
+	cfg := t.Cfg
+	shuffle := layers.Rand{Seed: cfg.Seed, Tensor: layers.TensorShuffle}
 	if t.Unlabeled == nil {
-		t.B.UploadInt(t.perm, shuffle.Permutation(t.nTrain, uint64(t.Epoch)))
+		switch {
+		case cfg.StepsPerEpoch > 0:
+			per := cfg.StepsPerEpoch * cfg.Batch
+			t.B.UploadInt(t.perm, stream(t.trainIDs(), t.Epoch*per, per, cfg.Seed, layers.TensorShuffle))
+		case t.supervised != nil:
+			p := shuffle.Permutation(len(t.supervised), uint64(t.Epoch))
+			for i, j := range p {
+				p[i] = t.supervised[j]
+			}
+			t.B.UploadInt(t.perm, p)
+		default:
+			t.B.UploadInt(t.perm, shuffle.Permutation(t.nTrain, uint64(t.Epoch)))
+		}
 		return
 	}
-	p := shuffle.Permutation(len(t.Unlabeled), uint64(t.Epoch))
-	for i, j := range p {
-		p[i] = t.Unlabeled[j]
-	}
-	t.B.UploadInt(t.perm, p)
-	nl, per := len(t.Labeled), t.StepsPerEpoch()*t.Cfg.Batch
-	lp := make([]int32, per)
-	pass, cur := -1, []int32(nil)
-	for i := range lp {
-		pos := t.Epoch*per + i
-		if pos/nl != pass {
-			pass = pos / nl
-			cur = layers.Rand{Seed: t.Cfg.Seed, Tensor: layers.TensorLabeledShuffle}.Permutation(nl, uint64(pass))
+	if cfg.StepsPerEpoch > 0 {
+		per := cfg.StepsPerEpoch * cfg.ULBatch
+		t.B.UploadInt(t.perm, stream(t.Unlabeled, t.Epoch*per, per, cfg.Seed, layers.TensorShuffle))
+	} else {
+		p := shuffle.Permutation(len(t.Unlabeled), uint64(t.Epoch))
+		for i, j := range p {
+			p[i] = t.Unlabeled[j]
 		}
-		lp[i] = t.Labeled[cur[pos%nl]]
+		t.B.UploadInt(t.perm, p)
 	}
-	t.B.UploadInt(t.lperm, lp)
+	per := t.StepsPerEpoch() * cfg.Batch
+	t.B.UploadInt(t.lperm, stream(t.Labeled, t.Epoch*per, per, cfg.Seed, layers.TensorLabeledShuffle))
 }
 
 // LR returns the learning rate of the current epoch.
@@ -339,8 +487,13 @@ func (t *Trainer) TrainStep(s int) {
 
 // stepSizes returns the labelled and unlabelled images of step s.
 func (t *Trainer) stepSizes(s int) (nl, nu int) {
-	if t.Unlabeled == nil {
-		return min(t.Cfg.Batch, t.nTrain-s*t.Cfg.Batch), 0
+	switch {
+	case t.Cfg.StepsPerEpoch > 0 && t.Unlabeled == nil:
+		return t.Cfg.Batch, 0
+	case t.Cfg.StepsPerEpoch > 0:
+		return t.Cfg.Batch, t.Cfg.ULBatch
+	case t.Unlabeled == nil:
+		return min(t.Cfg.Batch, t.nSupervised()-s*t.Cfg.Batch), 0
 	}
 	return t.Cfg.Batch, min(t.Cfg.ULBatch, len(t.Unlabeled)-s*t.Cfg.ULBatch)
 }
@@ -362,6 +515,7 @@ type EpochStats struct {
 	Entropy           float64 // mean entropy on the unlabelled batches (with EntMin)
 	TrainAcc          float64 // on the training batches, as trained (dropout on)
 	TestLoss, TestAcc float64 // NaN without a test set; of the averaged parameters with EMA
+	ValLoss, ValAcc   float64 // on the images held out for validation, as the test's; NaN without
 	// CurrentTestLoss and CurrentTestAcc are those of the parameters as
 	// trained, not averaged: NaN without EMA.
 	CurrentTestLoss, CurrentTestAcc float64
@@ -420,10 +574,12 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 			return fmt.Errorf("step %d (epoch %d): %w: cross-entropy %v, vat %v, entropy %v", t.Step, epoch, ErrNonFinite, ce, kl, ent)
 		}
 		if progress != nil {
-			total := t.nTrain
-			done := first*t.Cfg.Batch + nl
+			per, total, done := t.Cfg.Batch, t.nSupervised(), first*t.Cfg.Batch+nl
 			if t.Unlabeled != nil {
-				total, done = len(t.Unlabeled), first*t.Cfg.ULBatch+nu
+				per, total, done = t.Cfg.ULBatch, len(t.Unlabeled), first*t.Cfg.ULBatch+nu
+			}
+			if t.Cfg.StepsPerEpoch > 0 {
+				total = t.Cfg.StepsPerEpoch * per
 			}
 			progress(Progress{Epoch: epoch, Step: t.Step, Done: done, Total: total, Loss: loss, CE: ce, VAT: kl, Elapsed: time.Since(start)})
 		}
@@ -451,7 +607,19 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 	es.CE, es.VAT, es.Entropy, es.Loss = means()
 	es.TrainAcc = float64(st[slotTrainCorrect]) / float64(nl)
 	es.TestLoss, es.TestAcc = math.NaN(), math.NaN()
+	es.ValLoss, es.ValAcc = math.NaN(), math.NaN()
 	es.CurrentTestLoss, es.CurrentTestAcc = math.NaN(), math.NaN()
+	e0 := time.Now()
+	if err := t.EstimateStats(); err != nil {
+		return es, err
+	}
+	if t.valX != nil {
+		var err error
+		if es.ValLoss, es.ValAcc, err = t.EvaluateValidation(); err != nil {
+			return es, err
+		}
+	}
+	es.EvalSeconds = time.Since(e0).Seconds()
 	if t.nTest > 0 {
 		e0 := time.Now()
 		l, a, err := t.Evaluate()
@@ -464,21 +632,79 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 				return es, err
 			}
 		}
-		es.EvalSeconds = time.Since(e0).Seconds()
+		es.EvalSeconds += time.Since(e0).Seconds()
 	}
 	return es, nil
+}
+
+// EstimateStats re-estimates the running statistics of batch
+// normalisation, as the VAT papers' code does after training: a pass over
+// the unlabelled images (semi-supervised) or the training images
+// (supervised), without translations, in index order, in batches of
+// --ul-batch (--batch when supervised), the remainder left out, each
+// average the mean of the batches' statistics (Model.EstimateStats). With
+// EMA the averaged parameters' statistics are re-estimated too. It runs
+// after every epoch: the statistics are read by no training pass (the
+// training passes normalise with the batch's own), so this changes the
+// model evaluated and saved, never the training. A network without batch
+// normalisation has nothing to re-estimate.
+func (t *Trainer) EstimateStats() error {
+	if t.pool == nil {
+		return nil
+	}
+	b := t.B
+	run := func() {
+		bs, x := t.Cfg.Batch, t.x
+		if t.Unlabeled != nil {
+			bs, x = t.Cfg.ULBatch, t.xu
+		}
+		batches := t.nPool / bs
+		if batches == 0 {
+			batches, bs = 1, t.nPool
+		}
+		for k := range batches {
+			b.Gather(x, t.trainX, t.pool, k*bs, bs, layers.ImageLen)
+			t.M.EstimateStats(x, bs, k)
+		}
+	}
+	run()
+	if t.avg != nil {
+		b.Copy(t.hold, t.M.Params)
+		b.Copy(t.M.Params, t.avg)
+		run()
+		b.Copy(t.avg, t.M.Params)
+		b.Copy(t.M.Params, t.hold)
+	}
+	return b.Sync()
+}
+
+// EvaluateValidation returns the mean cross-entropy and the accuracy on
+// the images held out for validation, of the run's model (as Evaluate).
+func (t *Trainer) EvaluateValidation() (loss, acc float64, err error) {
+	if t.valX == nil {
+		return math.NaN(), math.NaN(), errors.New("no validation images")
+	}
+	return t.withModel(func() (float64, float64, error) {
+		return evaluate(t.B, t.M, t.valX, t.valY, len(t.Validation), t.loss, t.stats)
+	})
 }
 
 // Evaluate returns the mean cross-entropy and the accuracy on the test set,
 // dropout off, of the run's model: the averaged parameters with EMA.
 func (t *Trainer) Evaluate() (loss, acc float64, err error) {
+	return t.withModel(t.evaluateCurrent)
+}
+
+// withModel runs f with the run's model in t.M.Params: the averaged
+// parameters with EMA (the parameters as trained are put back after).
+func (t *Trainer) withModel(f func() (float64, float64, error)) (loss, acc float64, err error) {
 	if t.avg == nil {
-		return t.evaluateCurrent()
+		return f()
 	}
 	b := t.B
 	b.Copy(t.hold, t.M.Params)
 	b.Copy(t.M.Params, t.avg)
-	loss, acc, err = t.evaluateCurrent()
+	loss, acc, err = f()
 	b.Copy(t.M.Params, t.hold)
 	return loss, acc, err
 }
@@ -515,19 +741,19 @@ func evaluate(b layers.Backend, m *layers.Model, x, y Buf, n int, loss, stats Bu
 
 // Params downloads the current parameters.
 func (t *Trainer) Params() []float32 {
-	p := make([]float32, layers.NumParams())
+	p := make([]float32, t.Net.NumParams())
 	t.B.Download(p, t.M.Params)
 	return p
 }
 
-// EvaluateParams returns the mean cross-entropy and accuracy of the model
-// with the given parameters on set, on backend b.
-func EvaluateParams(b layers.Backend, params []float32, set *mnist.Set) (loss, acc float64, err error) {
+// EvaluateParams returns the mean cross-entropy and accuracy of network
+// net with the given parameters on set, on backend b.
+func EvaluateParams(b layers.Backend, net *layers.Net, params []float32, set *mnist.Set) (loss, acc float64, err error) {
 	if set == nil || set.N == 0 {
 		return 0, 0, errors.New("no test images")
 	}
 	const batch = 500
-	m := layers.NewModel(b, batch, false, 0, params)
+	m := layers.NewNet(net, b, batch, false, 0, params)
 	defer m.Free()
 	x, y, n := upload(b, set)
 	defer b.Free(x)

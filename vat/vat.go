@@ -1,4 +1,5 @@
-// Package vat trains the seed's MNIST CNN with Virtual Adversarial Training
+// Package vat trains an MNIST network (layers.Nets: the seed's CNN, the VAT
+// papers' MLPs with batch normalisation) with Virtual Adversarial Training
 // (Miyato et al., arXiv 1507.00677, 1704.03976) on any layers.Backend.
 //
 // The VAT term of a step, as the seed computes it: with p = p(y|x) from the
@@ -12,7 +13,11 @@
 // normalise is per sample (layers.NormL2 or layers.NormMaxAbsL2). With
 // dropout on, every forward pass draws its own masks (pass 0 the clean
 // pass, 1..ip the power iterations, ip+1 the adversarial pass), as Keras
-// does when the model is called again in the training phase.
+// does when the model is called again in the training phase; so does
+// Gaussian noise. Batch normalisation normalises every training pass with
+// its own batch's statistics; only the clean pass of the labelled batch
+// (pass 0) moves the running averages (layers.UpdatePass), as the papers'
+// official code does.
 //
 // Configuration errors (Config.Validate) are errors; misuse of the API
 // (buffers of the wrong size) panics.

@@ -94,19 +94,30 @@ func TestSemiSupervised(t *testing.T) {
 
 // TestResumeExact checks that a run saved mid-epoch and restored into a
 // new trainer ends with the same parameters as an uninterrupted run.
-// It runs plain, and with translated batches and a weight average.
+// It runs plain, with translated batches and a weight average, and with
+// the TPAMI network (batch normalisation, noise) semi-supervised with a
+// validation split, epochs of a set number of steps and a weight average.
 func TestResumeExact(t *testing.T) {
 	for _, c := range []struct {
 		shift int
 		ema   float32
 	}{{0, 0}, {2, 0.9}} {
-		t.Run(fmt.Sprint("translate", c.shift, "_ema", c.ema), func(t *testing.T) { testResumeExact(t, c.shift, c.ema) })
+		t.Run(fmt.Sprint("translate", c.shift, "_ema", c.ema), func(t *testing.T) {
+			testResumeExact(t, func(cfg *Config) { cfg.Translate, cfg.EMA = c.shift, c.ema })
+		})
 	}
+	t.Run("mlp-tpami", func(t *testing.T) {
+		testResumeExact(t, func(cfg *Config) {
+			cfg.Net, cfg.Dropout, cfg.EMA, cfg.Validation, cfg.StepsPerEpoch = "mlp-tpami", false, 0.9, 20, 3
+			cfg.Labeled, cfg.Batch, cfg.ULBatch, cfg.Optimizer, cfg.LR = 20, 8, 16, "adam", 0.002
+		})
+	})
 }
 
-func testResumeExact(t *testing.T, shift int, ema float32) {
+func testResumeExact(t *testing.T, change func(*Config)) {
 	cfg := DefaultConfig()
-	cfg.Batch, cfg.VAT, cfg.Dropout, cfg.Epochs, cfg.Translate, cfg.EMA = 16, true, true, 2, shift, ema
+	cfg.Batch, cfg.VAT, cfg.Dropout, cfg.Epochs = 16, true, true, 2
+	change(&cfg)
 	train := randomSet(96, 4)
 	full, _ := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil)
 	defer full.Free()
@@ -156,6 +167,13 @@ func testResumeExact(t *testing.T, shift int, ema float32) {
 	}
 	if !reflect.DeepEqual(res.State().Average, full.State().Average) {
 		t.Error("resumed run ends with another weight average than the uninterrupted one")
+	}
+	if cfg.Validation > 0 {
+		l1, a1, _ := res.EvaluateValidation()
+		l2, a2, _ := full.EvaluateValidation()
+		if l1 != l2 || a1 != a2 {
+			t.Errorf("validation loss and accuracy %v, %v after the resume, %v, %v without", l1, a1, l2, a2)
+		}
 	}
 	other := cfg
 	other.Xi = 5
@@ -253,7 +271,7 @@ func TestEMA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wl, wa, _ := EvaluateParams(layers.NewCPU(0), want, test)
+	wl, wa, _ := EvaluateParams(layers.NewCPU(0), layers.SeedCNN, want, test)
 	cl, _, _ := plain.Evaluate()
 	if l != wl || a != wa {
 		t.Errorf("Evaluate %v, %v; the average's %v, %v", l, a, wl, wa)

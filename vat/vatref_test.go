@@ -195,3 +195,55 @@ func TestVATReference(t *testing.T) {
 		})
 	}
 }
+
+// TestPowerIterationMLP measures what VAT-PAPERS.md asks of the papers'
+// xi 1e-6 in float32: whether the power iteration's direction beats random
+// ones. On the papers' semi-supervised MLP (initial weights, batch
+// normalisation with the batch's statistics, as in training) and the first
+// 100 MNIST test images, r_adv at eps 0.3 (max-abs-then-L2) must raise the
+// KL divergence above the best of 20 random directions of the same length
+// on at least 95 of them. (Measured at commit time, 250 images: 250 of 250
+// at xi 1e-6, mean KL 0.197 against 0.0017 for random directions; with the
+// weights after one epoch of vat-mnist-100 on 5,000 images, 250 of 250,
+// 0.012 against 0.00004.)
+func TestPowerIterationMLP(t *testing.T) {
+	_, test, err := LoadData("", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	c := layers.NewCPU(0)
+	m := layers.NewNet(layers.MLPSemi, c, n, false, 1, layers.MLPSemi.InitParams(1))
+	x := c.Alloc(n * layers.ImageLen)
+	c.Upload(x, test.Images[:n*layers.ImageLen])
+	c.SetStep(3)
+	lp := c.Alloc(n * layers.Classes)
+	c.Copy(lp, c.Slice(m.Forward(x, n, true, 5), 0, n*layers.Classes))
+	p := NewPerturber(m, 1e-6, 0.3, 1, layers.NormMaxAbsL2, 1)
+	kl := func(xr Buf) []float32 {
+		k := c.Alloc(n)
+		c.KLDiv(k, nil, lp, m.Forward(xr, n, true, 9), n, layers.Classes, 1)
+		return layers.Floats(k)
+	}
+	adv := kl(p.Adversarial(m, x, lp, n, 5, true))
+	best := make([]float32, n)
+	d, xr := c.Alloc(n*layers.ImageLen), c.Alloc(n*layers.ImageLen)
+	for r := 0; r < 20; r++ {
+		c.SetStep(uint64(100 + r))
+		c.RandNormal(d, n*layers.ImageLen, layers.Rand{Seed: 5, Tensor: layers.TensorDirection})
+		c.Perturb(xr, x, d, n, layers.ImageLen, 0.3, layers.NormMaxAbsL2)
+		for i, v := range kl(xr) {
+			best[i] = max(best[i], v)
+		}
+	}
+	wins := 0
+	for i := range adv {
+		if adv[i] > best[i] {
+			wins++
+		}
+	}
+	t.Logf("r_adv beats the best of 20 random directions on %d of %d images", wins, n)
+	if wins < 95 {
+		t.Errorf("r_adv beats the best of 20 random directions on %d of %d images, want at least 95", wins, n)
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 // BenchArgs are the flags of `vatgpu bench`.
 type BenchArgs struct {
+	Net     string
 	Device  string
 	Batch   int
 	Steps   int
@@ -33,8 +34,9 @@ func benchCommand(stdout, stderr io.Writer) *cli.Command {
 	var a BenchArgs
 	return &cli.Command{
 		Name:  "bench",
-		Usage: "time plain and VAT training steps of the seed model (median of repeated steps, warm-up excluded)",
+		Usage: "time plain and VAT training steps of a network (median of repeated steps, warm-up excluded)",
 		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "net", Value: layers.SeedCNN.Name, Usage: "the network to time (see train --help)", Destination: &a.Net},
 			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, a GPU index, auto, or all (CPU and GPU 0, with the speedup)", Destination: &a.Device},
 			&cli.IntFlag{Name: "batch", Value: 128, Usage: "images per step", Destination: &a.Batch},
 			&cli.IntFlag{Name: "steps", Usage: "timed steps of each kind (default 10 on the CPU, 200 on a GPU)", Destination: &a.Steps},
@@ -55,6 +57,7 @@ func benchCommand(stdout, stderr io.Writer) *cli.Command {
 // BenchResult is one device's measurement. The JSON names are shared with
 // the PyTorch peer (bench/peers/vat_peer.py).
 type BenchResult struct {
+	Net               string  `json:"net"`
 	Device            string  `json:"device"`
 	Backend           string  `json:"backend"`
 	Batch             int     `json:"batch"`
@@ -93,6 +96,13 @@ func Bench(a BenchArgs, stdout, stderr io.Writer) error {
 	if a.Batch <= 0 {
 		return usagef("--batch must be positive, got %d", a.Batch)
 	}
+	net, err := layers.NetNamed(a.Net)
+	if err != nil {
+		return usagef("--net: %v", err)
+	}
+	if a.Dropout && !net.HasKind(layers.Dropout) {
+		return usagef("--dropout: the network %s has no dropout layers", net.Name)
+	}
 	if a.Steps < 0 || a.Warmup < 0 {
 		return usagef("--steps and --warmup must not be negative")
 	}
@@ -127,7 +137,7 @@ func Bench(a BenchArgs, stdout, stderr io.Writer) error {
 			}
 			fmt.Fprintf(stderr, "bench: %s: %v\n", name, err)
 			failed = fmt.Errorf("bench: %s: %v", name, err)
-			r = BenchResult{Device: name, Backend: map[bool]string{true: "cpu", false: "gpu"}[dev == "cpu"], Batch: a.Batch, Error: err.Error()}
+			r = BenchResult{Device: name, Backend: map[bool]string{true: "cpu", false: "gpu"}[dev == "cpu"], Net: net.Name, Batch: a.Batch, Error: err.Error()}
 		}
 		results = append(results, r)
 	}
@@ -204,7 +214,7 @@ func benchOne(b layers.Backend, a BenchArgs, set *mnist.Set) (BenchResult, error
 	var callsPerStep float64
 	time1 := func(useVAT bool) (time.Duration, error) {
 		cfg := vat.DefaultConfig()
-		cfg.Batch, cfg.VAT, cfg.Dropout = a.Batch, useVAT, a.Dropout
+		cfg.Net, cfg.Batch, cfg.VAT, cfg.Dropout = a.Net, a.Batch, useVAT, a.Dropout
 		t, err := vat.NewTrainer(b, cfg, set, nil, nil)
 		if err != nil {
 			return 0, err
@@ -243,9 +253,10 @@ func benchOne(b layers.Backend, a BenchArgs, set *mnist.Set) (BenchResult, error
 	if err != nil {
 		return BenchResult{}, err
 	}
-	_, flops := vat.Flops(a.Batch, vat.DefaultConfig().IP)
+	net, _ := layers.NetNamed(a.Net)
+	_, flops := vat.Flops(net, a.Batch, vat.DefaultConfig().IP)
 	r := BenchResult{
-		Device: b.Name(), Backend: map[bool]string{true: "cpu", false: "gpu"}[onCPU], Batch: a.Batch, Steps: steps,
+		Net: a.Net, Device: b.Name(), Backend: map[bool]string{true: "cpu", false: "gpu"}[onCPU], Batch: a.Batch, Steps: steps,
 		PlainImagesPerSec:     float64(a.Batch) / plain.Seconds(),
 		VATImagesPerSec:       float64(a.Batch) / withVAT.Seconds(),
 		VATOverPlain:          withVAT.Seconds() / plain.Seconds(),
@@ -354,7 +365,7 @@ func cpuPeakGflops() float64 {
 }
 
 func printBench(w io.Writer, r BenchResult) {
-	fmt.Fprintf(w, "device: %s (batch %d, %d timed steps, %s)\n", r.Device, r.Batch, r.Steps, r.Timing)
+	fmt.Fprintf(w, "device: %s, network %s (batch %d, %d timed steps, %s)\n", r.Device, r.Net, r.Batch, r.Steps, r.Timing)
 	fmt.Fprintf(w, "  %-6s %10s %12s\n", "step", "ms/step", "images/s")
 	fmt.Fprintf(w, "  %-6s %10.2f %12.0f\n", "plain", r.MsPerStepPlain, r.PlainImagesPerSec)
 	fmt.Fprintf(w, "  %-6s %10.2f %12.0f\n", "vat", r.MsPerStepVAT, r.VATImagesPerSec)

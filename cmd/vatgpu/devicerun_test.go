@@ -123,7 +123,7 @@ func TestBenchAllKeepsWhatItMeasured(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			useFaultyGPU(t, func() *faultyGPU { f := c.gpu; f.CPU = layers.NewCPU(0); return &f })
 			var out, errOut bytes.Buffer
-			err := Bench(BenchArgs{Device: "all", Batch: 8, Steps: 1, Warmup: 1, JSON: true}, &out, &errOut)
+			err := Bench(BenchArgs{Device: "all", Net: "seed-cnn", Batch: 8, Steps: 1, Warmup: 1, JSON: true}, &out, &errOut)
 			if err == nil || !strings.HasPrefix(err.Error(), "bench: gpu 0: faulty: ") || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("Bench = %v, want the GPU's failure", err)
 			}
@@ -257,10 +257,10 @@ func TestDeviceRunDryRun(t *testing.T) {
 		if !strings.Contains(summary, "later stages run with VATGPU_GRAPHS=off: train20 passed only without CUDA graphs") {
 			t.Error("the summary does not say the later stages ran without graphs")
 		}
-		if !strings.Contains(summary, "some stages failed") || !strings.Contains(summary, "files (4 of at most 8): bench.txt") {
+		if !strings.Contains(summary, "some stages failed") || !strings.Contains(summary, "files (4 of at most 8): runs.txt") {
 			t.Errorf("summary's last lines:\n%s", summary)
 		}
-		for _, f := range []string{"summary.txt", "smoke.txt", "tests.txt", "bench.txt"} {
+		for _, f := range []string{"summary.txt", "smoke.txt", "tests.txt", "runs.txt"} {
 			if _, ok := files[f]; !ok {
 				t.Errorf("no %s in OUT: %v", f, files)
 			}

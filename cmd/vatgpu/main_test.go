@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,6 +69,13 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"train", "--nope"}, "flag provided but not defined"},
 		{[]string{"train", "extra"}, "train takes no arguments"},
 		{[]string{"eval"}, "model"},
+		{[]string{"train", "--net", "resnet"}, `--net: unknown network "resnet"`},
+		{[]string{"train", "--net", "mlp-semi", "--dropout"}, "--dropout: the network mlp-semi has no dropout layers"},
+		{[]string{"train", "--validation", "15"}, "--validation must be 0 (none) or a positive multiple of 10"},
+		{[]string{"train", "--steps-per-epoch", "-1"}, "--steps-per-epoch must be"},
+		{[]string{"train", "--preset", "vat-mnist"}, "--preset must be one of seed, paper, vat-mnist-100, vat-mnist-sup, vat-mnist-100-tpami"},
+		{[]string{"eval", "--model", "m.safetensors", "--net", "mlp"}, `--net: unknown network "mlp"`},
+		{[]string{"bench", "--net", "mlp"}, `--net: unknown network "mlp"`},
 	}
 	for _, c := range cases {
 		code, _, stderr := vatgpu(t, c.args...)
@@ -327,5 +335,50 @@ func TestTrainHelp(t *testing.T) {
 	}
 	if strings.Contains(stdout, "0.9499") {
 		t.Error("train --help prints a float32 default in float64 digits")
+	}
+}
+
+// TestTrainNet: a network other than the seed's is trained, checkpointed
+// with its name, evaluated as trained, and refused by every command told
+// it is another network; a resume may not change it.
+func TestTrainNet(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "mlp.safetensors")
+	code, stdout, stderr := vatgpu(t, "train", "--device", "cpu", "--net", "mlp-tpami", "--limit", "400", "--epochs", "1", "--batch", "32",
+		"--validation", "100", "--steps-per-epoch", "3", "--vat", "--out", out, "--quiet")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	for _, want := range []string{"network mlp-tpami: ", "validation: 100 training images held out (10 per class)", " - val loss "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("train's output lacks %q: %q", want, stdout)
+		}
+	}
+	finish := lastLine(stdout)
+	code, evalOut, stderr := vatgpu(t, "eval", "--model", out, "--device", "cpu", "--limit", "400", "--net", "mlp-tpami")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	// The same logits; the score's float32 sum runs over batches of 32 in
+	// training and of 500 in eval, so its last digits may differ.
+	var s1, a1, s2, a2 float64
+	fmt.Sscanf(finish[strings.Index(finish, "score="):], "score=%g, accuracy=%g", &s1, &a1)
+	fmt.Sscanf(evalOut, "score=%g, accuracy=%g", &s2, &a2)
+	if a1 != a2 || math.Abs(s1-s2) > 1e-6*s1 || s1 == 0 {
+		t.Errorf("eval says %q, train said %q", evalOut, finish)
+	}
+	for _, args := range [][]string{
+		{"eval", "--model", out, "--device", "cpu", "--net", "seed-cnn"},
+		{"predict", "--model", out, "--device", "cpu", "--net", "mlp-semi", "x.png"},
+		{"adversarial", "--model", out, "--device", "cpu", "--net", "seed-cnn", "-o", filepath.Join(dir, "a.png")},
+		{"train", "--device", "cpu", "--limit", "400", "--epochs", "2", "--net", "seed-cnn", "--resume", out},
+	} {
+		code, _, stderr := vatgpu(t, args...)
+		if code != 1 || !strings.Contains(stderr, "mlp-tpami") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%v: exit code %d, %q; want 1 and one line naming mlp-tpami", args, code, stderr)
+		}
+	}
+	if code, _, stderr := vatgpu(t, "adversarial", "--model", out, "--device", "cpu", "--n", "2", "-o", filepath.Join(dir, "adv.svg")); code != 0 {
+		t.Errorf("adversarial: %s", stderr)
 	}
 }

@@ -48,6 +48,9 @@ func (m *metricsFile) epoch(es vat.EpochStats, step uint64, device string) error
 		"train_acc": num(es.TrainAcc), "test_loss": num(es.TestLoss), "test_acc": num(es.TestAcc),
 		"seconds": es.Seconds, "eval_seconds": es.EvalSeconds, "images_per_sec": es.ImagesPerSec, "device": device,
 	}
+	if !math.IsNaN(es.ValAcc) {
+		rec["val_loss"], rec["val_acc"] = num(es.ValLoss), num(es.ValAcc)
+	}
 	if es.Entropy != 0 {
 		rec["entropy"] = num(es.Entropy)
 	}

@@ -22,6 +22,7 @@ type ParityArgs struct {
 	Device string
 	Record string
 	Ops    bool
+	Net    string // the network whose case runs (net_<name>), or "all"
 }
 
 func parityCommand(stdout io.Writer) *cli.Command {
@@ -32,6 +33,7 @@ func parityCommand(stdout io.Writer) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "device", Value: "0", Usage: "GPU index, or cpu to run the CPU against itself (a dry run of the command)", Destination: &a.Device},
 			&cli.StringFlag{Name: "record", Usage: "write the inputs and outputs of every case that passes to this folder (testdata/parity)", Destination: &a.Record},
+			&cli.StringFlag{Name: "net", Value: "all", Usage: "the network whose forward and backward passes are compared (case net_NAME), or all", Destination: &a.Net},
 			&cli.BoolFlag{Name: "ops", Usage: "only the op cases (layerstest), not r_adv and the trainings (vattest): one case of every op, a quick smoke test", Destination: &a.Ops},
 		},
 		Action: func(c *cli.Context) error {
@@ -60,6 +62,14 @@ func Parity(a ParityArgs, w io.Writer) error {
 	if auto {
 		return usagef("parity compares a GPU with the CPU: --device must be a GPU index (or cpu for a dry run)")
 	}
+	if a.Net == "" {
+		a.Net = "all"
+	}
+	if a.Net != "all" {
+		if _, err := layers.NetNamed(a.Net); err != nil {
+			return usagef("--net: %v", err)
+		}
+	}
 	open := func() (layers.Backend, error) {
 		if isCPU {
 			return layers.NewCPU(0), nil
@@ -86,6 +96,9 @@ func Parity(a ParityArgs, w io.Writer) error {
 	var failed []string
 	passed, recorded := 0, 0
 	for _, c := range cases {
+		if strings.HasPrefix(c.Name, "net_") && a.Net != "all" && c.Name != "net_"+a.Net {
+			continue
+		}
 		start := time.Now()
 		in := c.NewInputs()
 		got, want, err := runParityCase(b, c, in)

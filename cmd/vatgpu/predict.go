@@ -20,6 +20,7 @@ import (
 // PredictArgs are the flags and arguments of `vatgpu predict`.
 type PredictArgs struct {
 	Model  string
+	Net    string // the network the checkpoint must be of ("": any)
 	Device string
 	Raw    bool
 	JSON   bool
@@ -35,6 +36,7 @@ func predictCommand(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 		ArgsUsage: "FILE... (- for one picture on standard input)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Required: true, Usage: "checkpoint written by train --out", Destination: &a.Model},
+			netFlag(&a.Net),
 			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, a GPU index, or auto", Destination: &a.Device},
 			&cli.BoolFlag{Name: "raw", Usage: "the pictures are already MNIST-style (28x28, light digit on black, centred): do not prepare them", Destination: &a.Raw},
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per picture", Destination: &a.JSON},
@@ -108,7 +110,7 @@ func Predict(a PredictArgs, stdin io.Reader, stdout, stderr io.Writer) error {
 	if dash > 1 {
 		return usagef("predict reads standard input (-) once, got it %d times", dash)
 	}
-	s, err := vat.Load(a.Model)
+	s, err := loadModel(a.Model, a.Net)
 	if err != nil {
 		return err
 	}
@@ -131,7 +133,7 @@ func Predict(a PredictArgs, stdin io.Reader, stdout, stderr io.Writer) error {
 		p.add(f)
 	}
 	n := len(p.images) / layers.ImageLen
-	logits, err := vat.Logits(b, s.ModelParams(), p.images, n)
+	logits, err := vat.Logits(b, s.Net(), s.ModelParams(), p.images, n)
 	if err != nil {
 		return err
 	}

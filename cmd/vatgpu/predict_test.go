@@ -122,7 +122,7 @@ func TestPredict(t *testing.T) {
 	}
 	cpu := layers.NewCPU(0)
 	defer cpu.Close()
-	logits, err := vat.Logits(cpu, s.ModelParams(), test.Images, n)
+	logits, err := vat.Logits(cpu, s.Net(), s.ModelParams(), test.Images, n)
 	if err != nil {
 		t.Fatal(err)
 	}

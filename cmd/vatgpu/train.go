@@ -123,7 +123,7 @@ func trainCommand(stdout, stderr io.Writer) *cli.Command {
 	var a TrainArgs
 	return &cli.Command{
 		Name:  "train",
-		Usage: "train the seed's CNN, with --vat and --dropout as the seed's four runs",
+		Usage: "train a network (the seed's CNN by default; --net), with --vat and --dropout as the seed's four runs",
 		Flags: trainFlags(&a),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {

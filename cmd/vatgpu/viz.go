@@ -48,10 +48,10 @@ func Plot(files []string, out string, w io.Writer) error {
 
 // AdversarialArgs are the flags of `vatgpu adversarial`.
 type AdversarialArgs struct {
-	Model, Out, Device, Data string
-	N                        int
-	Eps, Xi                  float64
-	IP                       int
+	Model, Net, Out, Device, Data string
+	N                             int
+	Eps, Xi                       float64
+	IP                            int
 }
 
 func adversarialCommand(stdout io.Writer) *cli.Command {
@@ -61,6 +61,7 @@ func adversarialCommand(stdout io.Writer) *cli.Command {
 		Usage: "draw test digits, their virtual adversarial perturbation and the perturbed digits, with predictions",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Required: true, Usage: "checkpoint written by train --out", Destination: &a.Model},
+			netFlag(&a.Net),
 			&cli.StringFlag{Name: "o", Aliases: []string{"out"}, Value: "adversarial.png", Usage: "output picture (.png, or .svg)", Destination: &a.Out},
 			&cli.StringFlag{Name: "device", Value: "auto", Usage: "cpu, a GPU index, or auto", Destination: &a.Device},
 			&cli.StringFlag{Name: "data", Usage: "folder of the MNIST IDX files", Destination: &a.Data},
@@ -83,7 +84,7 @@ func Adversarial(a AdversarialArgs, w io.Writer) error {
 	if a.N <= 0 || a.N > 100 {
 		return usagef("--n must be between 1 and 100, got %d", a.N)
 	}
-	s, err := vat.Load(a.Model)
+	s, err := loadModel(a.Model, a.Net)
 	if err != nil {
 		return err
 	}

@@ -46,24 +46,30 @@ type Case struct {
 // magnitudes; the bounds below are that, with margin, for each case's
 // reduction length. cuDNN and cuBLAS are run with TF32 off.
 var Tolerances = map[string]Tol{
-	"conv1":        {1e-5, 1e-4, "forward sums 9 products; backward sums 676 (dw) per image over 3 images: fp32 reassociation"},
-	"conv2":        {1e-4, 1e-4, "forward sums 288 products, dw sums 576×3: reassociation in cuDNN's algorithms (implicit GEMM, Winograd off without TF32)"},
-	"relu":         {0, 0, "exact: max and select"},
-	"maxpool":      {0, 0, "exact: max and routing; ties broken at the first maximum on both"},
-	"dropout":      {0, 1e-7, "same Philox words; only the 1/(1-p) product may round differently"},
-	"dense":        {1e-4, 1e-4, "sums of 4608 products (cuBLAS SGEMM blocking differs from the CPU's)"},
-	"softmax_xent": {1e-6, 1e-5, "exp and log over 10 classes: libm vs CUDA's ulp-accurate expf/logf"},
-	"kl":           {1e-6, 1e-5, "exp and log over 10 classes, as softmax_xent"},
-	"softmax":      {1e-7, 1e-5, "expf over 10 classes"},
-	"rand_normal":  {1e-6, 1e-6, "Box-Muller in float64 on both, rounded once; CUDA's double log/sincos are within 1-2 ulp of Go's"},
-	"perturb":      {1e-6, 1e-5, "per-sample norms over 784 elements (fp32 vs fp64 accumulation)"},
-	"gather":       {0, 0, "exact copies"},
-	"reduce":       {1e-4, 1e-6, "sums of 3000 values in another order"},
-	"entropy":      {1e-6, 1e-5, "exp and log over 10 classes, as softmax_xent"},
-	"adam":         {1e-7, 1e-5, "sqrtf and division correctly rounded on both; the bias correction in double on both (CUDA pow vs Go math.Pow: at most 1 ulp in the step size)"},
-	"adadelta":     {1e-7, 1e-5, "sqrtf and division are correctly rounded on both; fused multiply-add may differ by an ulp per step"},
-	"translate":    {0, 0, "exact copies and zeros; offsets from the same Philox words"},
-	"average":      {0, 0, "two correctly rounded products and a sum, unfused on both"},
+	"conv1":         {1e-5, 1e-4, "forward sums 9 products; backward sums 676 (dw) per image over 3 images: fp32 reassociation"},
+	"conv2":         {1e-4, 1e-4, "forward sums 288 products, dw sums 576×3: reassociation in cuDNN's algorithms (implicit GEMM, Winograd off without TF32)"},
+	"relu":          {0, 0, "exact: max and select"},
+	"maxpool":       {0, 0, "exact: max and routing; ties broken at the first maximum on both"},
+	"dropout":       {0, 1e-7, "same Philox words; only the 1/(1-p) product may round differently"},
+	"dense":         {1e-4, 1e-4, "sums of 4608 products (cuBLAS SGEMM blocking differs from the CPU's)"},
+	"softmax_xent":  {1e-6, 1e-5, "exp and log over 10 classes: libm vs CUDA's ulp-accurate expf/logf"},
+	"kl":            {1e-6, 1e-5, "exp and log over 10 classes, as softmax_xent"},
+	"softmax":       {1e-7, 1e-5, "expf over 10 classes"},
+	"rand_normal":   {1e-6, 1e-6, "Box-Muller in float64 on both, rounded once; CUDA's double log/sincos are within 1-2 ulp of Go's"},
+	"perturb":       {1e-6, 1e-5, "per-sample norms over 784 elements (fp32 vs fp64 accumulation)"},
+	"gather":        {0, 0, "exact copies"},
+	"reduce":        {1e-4, 1e-6, "sums of 3000 values in another order"},
+	"entropy":       {1e-6, 1e-5, "exp and log over 10 classes, as softmax_xent"},
+	"adam":          {1e-7, 1e-5, "sqrtf and division correctly rounded on both; the bias correction in double on both (CUDA pow vs Go math.Pow: at most 1 ulp in the step size)"},
+	"adadelta":      {1e-7, 1e-5, "sqrtf and division are correctly rounded on both; fused multiply-add may differ by an ulp per step"},
+	"translate":     {0, 0, "exact copies and zeros; offsets from the same Philox words"},
+	"average":       {0, 0, "two correctly rounded products and a sum, unfused on both"},
+	"batchnorm":     {1e-6, 1e-6, "each feature's sums in double over the rows in order on both (a thread per feature), sqrt and division correctly rounded, no fused multiply-add: bit-identical expected; a margin of a few ulp"},
+	"noise":         {1e-6, 1e-6, "the normals of rand_normal (CUDA's double log and sincos within an ulp of Go's), times std and added in float"},
+	"net_seed-cnn":  {1e-4, 1e-3, "a whole forward and backward pass: the conv2 and dense tolerances, through four layers"},
+	"net_mlp-semi":  {1e-4, 1e-3, "a whole forward and backward pass: dense sums of up to 1200 products (cuBLAS's order), renormalised by batch normalisation at each layer"},
+	"net_mlp-sup":   {1e-4, 1e-3, "as net_mlp-semi, five layers"},
+	"net_mlp-tpami": {1e-4, 1e-3, "as net_mlp-sup, with the noise of the noise case"},
 }
 
 func draw(r *rand.Rand, n int, scale float64) []float32 {
@@ -148,6 +154,101 @@ func convCase(name string, s layers.ConvShape) Case {
 			b.ConvBackward(dx, dw, db, dy, x, w, s)
 			return Tensors{"y": get(b, y, s.OutLen()), "dx": get(b, dx, s.InLen()), "dw": get(b, dw, s.WLen()), "db": get(b, db, s.K)}
 		}}
+}
+
+// batchNormCase is batch normalisation of n rows of c features in its
+// three modes: the batch's statistics without and with moving the running
+// averages (which the first must leave as they were), and the running
+// statistics; each mode's backward (through the batch's statistics, or
+// with them fixed), the parameter gradients accumulated onto given values.
+func batchNormCase(n, c int) Case {
+	return Case{Name: "batchnorm",
+		Inputs: func(r *rand.Rand) Tensors {
+			x := draw(r, n*c, 2)
+			for i := range x {
+				x[i] += float32(i%c) * 0.01 // features of different means
+			}
+			rv := drawUniform(r, c)
+			for i := range rv {
+				rv[i] += 0.5
+			}
+			return Tensors{"x": x, "gamma": draw(r, c, 1), "beta": draw(r, c, 1), "run_mean": draw(r, c, 1), "run_var": rv,
+				"dy": draw(r, n*c, 1), "dgamma0": draw(r, c, 1), "dbeta0": draw(r, c, 1)}
+		},
+		Run: func(b layers.Backend, in Tensors) Tensors {
+			x, gamma, beta, dy := put(b, in["x"]), put(b, in["gamma"]), put(b, in["beta"]), put(b, in["dy"])
+			rm, rv := put(b, in["run_mean"]), put(b, in["run_var"])
+			out := Tensors{}
+			for _, mode := range []struct {
+				name string
+				mode layers.BNMode
+			}{{"batch", layers.BNBatch}, {"update", layers.BNBatchUpdate}, {"running", layers.BNRunning}} {
+				y, mean, rstd, dx := b.Alloc(n*c), b.Alloc(c), b.Alloc(c), b.Alloc(n*c)
+				dg, db := put(b, in["dgamma0"]), put(b, in["dbeta0"])
+				b.BatchNormForward(y, x, gamma, beta, mean, rstd, rm, rv, n, c, 1e-6, 0.9, mode.mode)
+				b.BatchNormBackward(dx, dg, db, dy, x, gamma, mean, rstd, n, c, mode.mode != layers.BNRunning)
+				for k, v := range map[string]layers.Buf{"y": y, "mean": mean, "rstd": rstd, "dx": dx, "dgamma": dg, "dbeta": db, "run_mean": rm, "run_var": rv} {
+					out[k+"_"+mode.name] = get(b, v, v.Len())
+				}
+			}
+			return out
+		}}
+}
+
+// NetCase is one step's passes of network net on 8 images: the training
+// forward pass that moves batch normalisation's running averages (pass 0)
+// and its backward, parameter and input gradients; a training pass that
+// does not move them (pass 1) and its input-only backward; and an
+// evaluation pass with the running statistics and its backward. Dropout is
+// on where the network has it. Its name is "net_" and the network's. The
+// parameters are the network's initial ones for a seed among the inputs,
+// and the outputs hold a sample of each gradient tensor (Sample), so that
+// a fixture of a network of millions of parameters stays small.
+func NetCase(net *layers.Net) Case {
+	const n = 8
+	return Case{Name: "net_" + net.Name,
+		Inputs: func(r *rand.Rand) Tensors {
+			return Tensors{"seed": {float32(r.IntN(1000))}, "x": drawUniform(r, n*layers.ImageLen),
+				"labels": drawInts(r, n, layers.Classes), "step": {float32(r.IntN(1000))}}
+		},
+		Run: func(b layers.Backend, in Tensors) Tensors {
+			m := layers.NewNet(net, b, n, net.HasKind(layers.Dropout), 1337, net.InitParams(uint64(in["seed"][0])))
+			defer m.Free()
+			x, labels := put(b, in["x"]), putInt(b, in["labels"])
+			loss, dx := b.Alloc(n), b.Alloc(n*layers.ImageLen)
+			b.SetStep(uint64(in["step"][0]))
+			out := Tensors{}
+			for _, pass := range []struct {
+				name  string
+				train bool
+				pass  int
+			}{{"update", true, layers.UpdatePass}, {"batch", true, 1}, {"eval", false, 0}} {
+				logits := m.Forward(x, n, pass.train, pass.pass)
+				out["logits_"+pass.name] = get(b, logits, n*layers.Classes)
+				b.SoftmaxXent(loss, m.DLogits(), logits, labels, n, layers.Classes, 1.0/n)
+				m.Backward(m.DLogits(), x, n, pass.pass, pass.name == "update", dx)
+				out["dx_"+pass.name] = get(b, dx, n*layers.ImageLen)
+			}
+			grads, params := get(b, m.Grads, net.NumParams()), get(b, m.Params, net.NumParams())
+			for _, p := range net.Params() {
+				if p.Stat { // the running statistics pass 0 moved
+					out[p.Name] = params[p.Off : p.Off+p.Len]
+				} else {
+					out["grad_"+p.Name] = Sample(grads[p.Off:p.Off+p.Len], 4096)
+				}
+			}
+			return out
+		}}
+}
+
+// Sample returns at most k elements of v, evenly strided from the first.
+func Sample(v []float32, k int) []float32 {
+	stride := (len(v) + k - 1) / k
+	var o []float32
+	for i := 0; i < len(v); i += stride {
+		o = append(o, v[i])
+	}
+	return o
 }
 
 // Cases returns the op cases, each with its tolerance.
@@ -336,6 +437,23 @@ func Cases() []Case {
 				b.Average(avg, put(b, in["p2"]), 0.5)
 				return Tensors{"avg": get(b, avg, 5000)}
 			}},
+		batchNormCase(100, 300),
+		{Name: "noise",
+			Inputs: func(r *rand.Rand) Tensors {
+				return Tensors{"x": draw(r, 4099, 1), "step": {float32(r.IntN(1 << 20))}}
+			},
+			Run: func(b layers.Backend, in Tensors) Tensors {
+				const k = 4099
+				rnd := layers.Rand{Seed: 1337, Tensor: layers.TensorNoise + 16*3 + 2}
+				b.SetStep(uint64(in["step"][0]))
+				y, x := b.Alloc(k), put(b, in["x"])
+				b.AddNoise(y, x, k, 0.5, rnd)
+				b.AddNoise(x, x, k, 0.25, rnd) // in place
+				return Tensors{"y": get(b, y, k), "y_in_place": get(b, x, k)}
+			}},
+	}
+	for _, net := range layers.Nets {
+		cs = append(cs, NetCase(net))
 	}
 	return WithTolerances(cs, Tolerances)
 }

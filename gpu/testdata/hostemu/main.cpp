@@ -99,6 +99,9 @@ int main(int argc, char **argv) {
 		{"count_correct", [] { count_correct(F(0), I(1), F(2), I32(3), I(4), I(5)); }},
 		{"adadelta", [] { adadelta(F(0), F(1), F(2), F(3), I(4), Fl(5), Fl(6), Fl(7)); }},
 		{"adam", [] { adam(F(0), F(1), F(2), F(3), I(4), Fl(5), Fl(6), Fl(7), Fl(8), U64(9)); }},
+		{"batch_norm_forward", [] { batch_norm_forward(F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), I(8), I(9), Fl(10), Fl(11), I(12)); }},
+		{"batch_norm_backward", [] { batch_norm_backward(F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), I(8), I(9), I(10)); }},
+		{"add_noise", [] { add_noise(F(0), F(1), I(2), Fl(3), Q(4), U(5), U64(6)); }},
 	};
 	auto it = k.find(name);
 	if (it == k.end()) {
