@@ -315,7 +315,10 @@ func Cases() []Case {
 				p := vat.NewPerturber(m, 10, 1, 1, layers.NormL2, 1337)
 				x := put(b, in["x"])
 				b.SetStep(5)
-				logits := m.Forward(x, k, true, 0)
+				// The target logits in a buffer of their own: the power
+				// iteration's forward pass overwrites m.Logits.
+				logits := b.Alloc(k * layers.Classes)
+				b.Copy(logits, m.Forward(x, k, true, 0))
 				xr := p.Adversarial(m, x, logits, k, 0, true)
 				return Tensors{"x_adv": get(b, xr, k*layers.ImageLen)}
 			}},
