@@ -320,7 +320,7 @@ void emu_require(const std::string &call, const char *what, uintptr_t p, size_t 
 	}
 	std::string bad = emu_mem_check(p, bytes);
 	if (!bad.empty()) {
-		throw EmuFault{emu_sprintf("%s %zu bytes at %s", what, bytes, bad.c_str())};
+		throw EmuFault{std::string(what) + " is " + bad};
 	}
 	(void)call;
 }

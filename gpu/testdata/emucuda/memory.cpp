@@ -167,7 +167,7 @@ std::string emu_mem_check(uintptr_t p, size_t bytes) {
 		return emu_mem_where(p);
 	}
 	if (bytes > a->start + a->bytes - p) {
-		return emu_sprintf("0x%llx + %zu bytes, which runs %llu bytes past the end of %s", (unsigned long long)p,
+		return emu_sprintf("0x%llx (%zu bytes), which runs %llu bytes past the end of %s", (unsigned long long)p,
 			bytes, (unsigned long long)(p + bytes - a->start - a->bytes), describe(*a).c_str());
 	}
 	return "";
