@@ -382,7 +382,7 @@ func emuPTX(t *testing.T) {
 	d, _ := emuDevice(t)
 	for _, tc := range []struct {
 		name, old, new string
-		parts           []string
+		parts          []string
 	}{
 		{"renamed kernel", ".entry relu_forward(", ".entry relu_forwardX(",
 			[]string{"PTX kernel relu_forwardX has no host build", "host kernel relu_forward is not in the PTX"}},

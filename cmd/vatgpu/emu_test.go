@@ -106,4 +106,3 @@ func parseFinish(line string) (score, acc float64, ok bool) {
 	acc, err2 := strconv.ParseFloat(strings.TrimSpace(a), 64)
 	return score, acc, err1 == nil && err2 == nil
 }
-
