@@ -189,10 +189,20 @@ void backwardData(const Shape &s, float alpha, const float *w, const float *dy, 
 						if (ih < 0 || ih >= s.H) {
 							continue;
 						}
+						float *row = dimg + ((size_t)c * s.H + ih) * s.W;
+						const float *in = cq + (size_t)oh * s.OW;
+						if (s.v == 1) {
+							int off = t * s.dw - s.padw; // iw = ow + off
+							int lo = std::min(s.OW, std::max(0, -off)), hi = std::max(lo, std::min(s.OW, s.W - off));
+							for (int ow = lo; ow < hi; ow++) {
+								row[ow + off] += in[ow];
+							}
+							continue;
+						}
 						for (int ow = 0; ow < s.OW; ow++) {
 							int iw = ow * s.v - s.padw + t * s.dw;
 							if (iw >= 0 && iw < s.W) {
-								dimg[((size_t)c * s.H + ih) * s.W + iw] += cq[oh * s.OW + ow];
+								row[iw] += in[ow];
 							}
 						}
 					}
