@@ -72,7 +72,10 @@
 // # Tests
 //
 // Tests that need a GPU skip with "gpu: no usable GPU: <reason>" where
-// there is none. verify_test.go compiles vg_cuda.h against NVIDIA's real
+// there is none. emu_test.go runs the backend end to end on an emulated GPU
+// (internal/emucuda: the driver, cuBLAS and cuDNN done on the host, with
+// kernels.cu built for it) in a child process, and the GPU tests that the
+// emulation can serve with it. verify_test.go compiles vg_cuda.h against NVIDIA's real
 // headers when they are installed (or named by VATGPU_CUDA_INCLUDE), which
 // checks every function-pointer type, enum value and struct layout.
 package gpu
