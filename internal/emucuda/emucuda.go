@@ -247,10 +247,10 @@ func Build(root, cacheDir string) (string, error) {
 	key := hex.EncodeToString(h.Sum(nil))[:20]
 
 	if cacheDir == "" {
-		if d, err := os.UserCacheDir(); err == nil {
+		// The user's cache folder, else the temporary folder.
+		cacheDir = filepath.Join(os.TempDir(), "vatgpu-emucuda")
+		if d, err := os.UserCacheDir(); err == nil && os.MkdirAll(filepath.Join(d, "vatgpu-emucuda"), 0o755) == nil {
 			cacheDir = filepath.Join(d, "vatgpu-emucuda")
-		} else {
-			cacheDir = filepath.Join(os.TempDir(), "vatgpu-emucuda")
 		}
 	}
 	out := filepath.Join(cacheDir, key)
