@@ -260,6 +260,14 @@ func Build(root, cacheDir string) (string, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return "", fmt.Errorf("emucuda: %v", err)
 	}
+	unlock, err := lockDir(cacheDir)
+	if err != nil {
+		return "", fmt.Errorf("emucuda: %v", err)
+	}
+	defer unlock()
+	if complete(out) { // built by another process meanwhile
+		return out, nil
+	}
 	tmp, err := os.MkdirTemp(cacheDir, "build-")
 	if err != nil {
 		return "", fmt.Errorf("emucuda: %v", err)
