@@ -188,11 +188,11 @@ func emuFaults(t *testing.T) {
 		n     int32 // elements relu_forward is told to process; the buffers hold 100
 		parts []string
 	}{
-		// One element too many lands in the allocation's padding: the
-		// write is found by the canary check after the kernel.
-		{"padding", 101, []string{"kernel relu_forward(y=0x", "n=101) grid 1, block 256: the kernel wrote 0 bytes past the end of allocation #"}},
-		// Far beyond: the guard page faults at once.
-		{"guard page", 1200, []string{"kernel relu_forward(y=0x", "n=1200) grid 1, block 256: (block 0, thread 0) read at 0x", "624 bytes past the end of allocation #"}},
+		// One element too many: the guard page after the data faults.
+		{"one past the end", 101, []string{"kernel relu_forward(y=0x", "n=101) grid 1, block 256: (block 0, thread 100) read at 0x",
+			", 0 bytes past the end of allocation #"}},
+		// Far beyond.
+		{"far beyond", 1200, []string{"kernel relu_forward(y=0x", "n=1200) grid 1, block 256: (block 0, thread 0) read at 0x", "624 bytes past the end of allocation #"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, m := emuDevice(t)

@@ -160,9 +160,6 @@ EMU_API int cublasSetWorkspace_v2(void *h, void *ws, size_t n) {
 		if (!bad.empty()) {
 			return fail(CUBLAS_STATUS_INVALID_VALUE, "cublasSetWorkspace_v2: the workspace is " + bad);
 		}
-		if ((uintptr_t)ws % 256 != 0) {
-			return fail(CUBLAS_STATUS_INVALID_VALUE, "cublasSetWorkspace_v2: the workspace is not 256-byte aligned");
-		}
 	}
 	b->ws = (uintptr_t)ws;
 	b->wsBytes = n;

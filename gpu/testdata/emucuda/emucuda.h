@@ -9,6 +9,7 @@
 //     names, each allocation between guard pages (see memory.cpp), so that an
 //     access outside it faults and is reported as CUDA would report it, a
 //     sticky CUDA_ERROR_ILLEGAL_ADDRESS, with a message naming the call;
+//     copies and the cuBLAS and cuDNN operands are checked before use;
 //   - work issued to a stream is queued and runs, in order, when something
 //     waits for it (driver.cpp), as on a GPU a host that forgets to wait
 //     reads stale memory;
@@ -65,7 +66,7 @@ std::string emu_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2
 struct EmuAlloc {
 	uintptr_t start; // the device pointer
 	size_t bytes;    // as asked
-	size_t padded;   // bytes rounded up to 256: the tail canary ends there
+	size_t padded;   // bytes rounded up to 4: the data's end, at the guard page
 	uintptr_t pages; // the first page of the readable region
 	size_t npages;   // its length in bytes
 	uint64_t id;     // 1, 2, ... in allocation order

@@ -2,18 +2,21 @@
 //
 // Device pointers are host addresses inside one reserved range that is
 // never handed out twice. Each allocation gets readable pages of its own
-// between inaccessible guard pages:
+// between inaccessible guard pages, its data ending where the next guard
+// page starts:
 //
-//	guard | head padding | data (as asked) | tail padding to 256 | guard
+//	guard | head padding | data (as asked, rounded up to 4 bytes) | guard
 //
-// The data starts 256-byte aligned, as cuMemAlloc's does, and ends within
-// 256 bytes of the next guard page. Reading or writing past the tail padding
-// or before the head padding faults at once; the paddings hold a canary
-// (a NaN pattern, so a kernel reading them computes NaNs) that is checked
-// after every kernel launch, so that writes into them are caught too. A
-// freed allocation's pages become inaccessible for good: a stale pointer
-// faults. New memory is filled with another NaN pattern, as cuMemAlloc's
-// memory is uninitialized.
+// Reading or writing past the end faults at once, as does an access more
+// than a page before the start. The head padding (and the up to 3 bytes
+// that round the data to 4) hold a canary, a NaN pattern, checked after
+// every kernel launch, so that writes into it are caught too; a kernel
+// reading it computes NaNs. The price: the data starts 4-byte aligned
+// (8 or more when its size is a multiple), not 256-byte aligned as
+// cuMemAlloc's, which nothing here relies on. A freed allocation's pages
+// become inaccessible for good: a stale pointer faults. New memory is
+// filled with another NaN pattern, as cuMemAlloc's memory is
+// uninitialized.
 #include "emucuda.h"
 
 #include <cstring>
@@ -75,7 +78,7 @@ uintptr_t emu_mem_alloc(size_t bytes) {
 	if (!reserve() || bytes == 0 || bytes > totalBytes - live) {
 		return 0;
 	}
-	size_t padded = (bytes + 255) & ~size_t(255);
+	size_t padded = (bytes + 3) & ~size_t(3);
 	size_t npages = (padded + page - 1) / page * page;
 	uintptr_t pages = next + page; // one guard page before
 	if (pages + npages + page > base + reserveBytes) {
