@@ -256,9 +256,9 @@ EMU_API int cublasSgemm_v2(void *h, int ta, int tb, int m, int n, int k, const f
 	size_t eb = tB ? extent(n, k, ldb) : extent(k, n, ldb);
 	size_t ec = extent(m, n, ldc);
 	int r = emu_submit(b->stream, EmuOp{[=] {
-		emu_require(call, "A", a, k > 0 ? ea : 0);
-		emu_require(call, "B", bp, k > 0 ? eb : 0);
-		emu_require(call, "C", c, ec);
+		emu_require("A", a, k > 0 ? ea : 0);
+		emu_require("B", bp, k > 0 ? eb : 0);
+		emu_require("C", c, ec);
 		sgemm(tA, tB, m, n, k, al, (const float *)a, lda, (const float *)bp, ldb, be, (float *)c, ldc);
 	}, [=] { return call; }});
 	return r == 0 ? 0 : CUBLAS_STATUS_EXECUTION_FAILED;

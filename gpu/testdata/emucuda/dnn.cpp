@@ -318,8 +318,10 @@ int workspace(Kind kind, const char *call, void *h, void *xd, void *wd, void *cd
 	return 0;
 }
 
-// convCall checks and queues one convolution of kind. a is the input read
-// (x or dy... see the callers), b the other input, out the output.
+// convCall checks and queues one convolution of kind, its descriptors
+// given as (x, w, conv, y) whatever the kind: in1 and in2 are its inputs
+// (x and w forward, w and dy backward data, x and dy backward filter), out
+// its output.
 int convCall(Kind kind, const char *call, void *h, const void *alpha, void *xd, void *wd, void *cd, void *yd,
 	int algo, void *ws, size_t wsBytes, const void *beta, uintptr_t in1, uintptr_t in2, uintptr_t out) {
 	LOCK();
@@ -355,25 +357,25 @@ int convCall(Kind kind, const char *call, void *h, const void *alpha, void *xd, 
 	std::string what = emu_sprintf("%s(algorithm %d, %s, alpha=%g, beta=%g, workspace %zu bytes at 0x%llx)", call, algo,
 		s.text().c_str(), (double)al, (double)be, wsBytes, (unsigned long long)wsp);
 	r = emu_submit(hd->stream, EmuOp{[=] {
-		emu_require(what, "workspace", wsp, wsBytes);
+		emu_require("workspace", wsp, wsBytes);
 		float *col = (float *)wsp;
 		switch (kind) {
 		case FWD:
-			emu_require(what, "x", in1, s.xBytes());
-			emu_require(what, "w", in2, s.wBytes());
-			emu_require(what, "y", out, s.yBytes());
+			emu_require("x", in1, s.xBytes());
+			emu_require("w", in2, s.wBytes());
+			emu_require("y", out, s.yBytes());
 			forward(s, al, (const float *)in1, (const float *)in2, col, be, (float *)out);
 			break;
 		case BWD_DATA:
-			emu_require(what, "w", in1, s.wBytes());
-			emu_require(what, "dy", in2, s.yBytes());
-			emu_require(what, "dx", out, s.xBytes());
+			emu_require("w", in1, s.wBytes());
+			emu_require("dy", in2, s.yBytes());
+			emu_require("dx", out, s.xBytes());
 			backwardData(s, al, (const float *)in1, (const float *)in2, col, be, (float *)out);
 			break;
 		case BWD_FILTER:
-			emu_require(what, "x", in1, s.xBytes());
-			emu_require(what, "dy", in2, s.yBytes());
-			emu_require(what, "dw", out, s.wBytes());
+			emu_require("x", in1, s.xBytes());
+			emu_require("dy", in2, s.yBytes());
+			emu_require("dw", out, s.wBytes());
 			backwardFilter(s, al, (const float *)in1, (const float *)in2, col, be, (float *)out);
 			break;
 		}
@@ -685,8 +687,8 @@ EMU_API int cudnnConvolutionBackwardBias(void *h, const void *alpha, void *dyd, 
 		(double)be);
 	r = emu_submit(hd->stream, EmuOp{[=] {
 		size_t P = (size_t)ys.h * ys.w;
-		emu_require(what, "dy", dyp, 4 * (size_t)ys.n * ys.c * P);
-		emu_require(what, "db", dbp, 4 * (size_t)ys.c);
+		emu_require("dy", dyp, 4 * (size_t)ys.n * ys.c * P);
+		emu_require("db", dbp, 4 * (size_t)ys.c);
 		const float *d = (const float *)dyp;
 		std::vector<float> sum((size_t)ys.c, 0.0f);
 		for (int n = 0; n < ys.n; n++) {

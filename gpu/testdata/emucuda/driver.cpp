@@ -314,7 +314,7 @@ int emu_ctx_check(const char *call) {
 	return sticky;
 }
 
-void emu_require(const std::string &call, const char *what, uintptr_t p, size_t bytes) {
+void emu_require(const char *what, uintptr_t p, size_t bytes) {
 	if (bytes == 0) {
 		return;
 	}
@@ -322,7 +322,6 @@ void emu_require(const std::string &call, const char *what, uintptr_t p, size_t 
 	if (!bad.empty()) {
 		throw EmuFault{std::string(what) + " is " + bad};
 	}
-	(void)call;
 }
 
 EmuStream *emu_stream(void *h, bool *ok) {
@@ -547,7 +546,7 @@ EMU_API int cuMemcpyHtoD_v2(unsigned long long dst, const void *src, size_t n) {
 	std::string call = emu_sprintf("cuMemcpyHtoD_v2(0x%llx, %zu bytes)", dst, n);
 	auto data = std::make_shared<std::vector<char>>((const char *)src, (const char *)src + n);
 	return emu_submit(&legacyStream, EmuOp{[=] {
-		emu_require(call, "destination", dst, n);
+		emu_require("destination", dst, n);
 		memcpy((void *)dst, data->data(), n);
 	}, [=] { return call; }});
 }
@@ -557,7 +556,7 @@ EMU_API int cuMemcpyDtoH_v2(void *dst, unsigned long long src, size_t n) {
 	CTX("cuMemcpyDtoH_v2");
 	std::string call = emu_sprintf("cuMemcpyDtoH_v2(0x%llx, %zu bytes)", src, n);
 	return emu_submit(&legacyStream, EmuOp{[=] {
-		emu_require(call, "source", src, n);
+		emu_require("source", src, n);
 		memcpy(dst, (const void *)src, n);
 	}, [=] { return call; }});
 }
@@ -577,7 +576,7 @@ EMU_API int cuMemcpyHtoDAsync_v2(unsigned long long dst, const void *src, size_t
 	std::string call = emu_sprintf("cuMemcpyHtoDAsync_v2(0x%llx, %zu bytes)", dst, n);
 	auto data = std::make_shared<std::vector<char>>((const char *)src, (const char *)src + n);
 	return emu_submit(s, EmuOp{[=] {
-		emu_require(call, "destination", dst, n);
+		emu_require("destination", dst, n);
 		memcpy((void *)dst, data->data(), n);
 	}, [=] { return call; }});
 }
@@ -592,8 +591,8 @@ EMU_API int cuMemcpyDtoDAsync_v2(unsigned long long dst, unsigned long long src,
 	}
 	std::string call = emu_sprintf("cuMemcpyDtoDAsync_v2(0x%llx <- 0x%llx, %zu bytes)", dst, src, n);
 	return emu_submit(s, EmuOp{[=] {
-		emu_require(call, "destination", dst, n);
-		emu_require(call, "source", src, n);
+		emu_require("destination", dst, n);
+		emu_require("source", src, n);
 		memmove((void *)dst, (const void *)src, n);
 	}, [=] { return call; }});
 }
@@ -612,7 +611,7 @@ EMU_API int cuMemsetD32Async(unsigned long long dst, unsigned v, size_t n, void 
 	}
 	std::string call = emu_sprintf("cuMemsetD32Async(0x%llx, 0x%x, %zu words)", dst, v, n);
 	return emu_submit(s, EmuOp{[=] {
-		emu_require(call, "destination", dst, 4 * n);
+		emu_require("destination", dst, 4 * n);
 		uint32_t *w = (uint32_t *)dst;
 		for (size_t i = 0; i < n; i++) {
 			w[i] = v;

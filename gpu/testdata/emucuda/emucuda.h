@@ -103,8 +103,8 @@ struct EmuFault {
 };
 
 // emu_require throws EmuFault unless [p, p+bytes) lies in one live
-// allocation; what names the operand.
-void emu_require(const std::string &call, const char *what, uintptr_t p, size_t bytes);
+// allocation; what names the operand (the executor adds the call).
+void emu_require(const char *what, uintptr_t p, size_t bytes);
 
 // EmuOp is one piece of device work: run does it; what describes it for
 // error messages.
@@ -115,11 +115,11 @@ struct EmuOp {
 
 struct EmuStream;
 
-// emu_lock guards all emulator state; every API function holds it.
+// emu_mu guards all emulator state; every API function holds it.
 extern std::mutex emu_mu;
 
 // emu_stream resolves a stream handle (nullptr and CU_STREAM_LEGACY name the
-// legacy stream); it returns nullptr for an unknown handle.
+// legacy stream); it sets *ok to false for an unknown handle.
 EmuStream *emu_stream(void *handle, bool *ok);
 
 // emu_stream_capturing reports whether s is recording a graph.
@@ -139,6 +139,7 @@ int emu_sticky();
 
 // ---- kernels (kernels.cpp) ----
 
+// EmuKernel is one kernel of kernels.cu as kernel_table.inc describes it.
 struct EmuKernel {
 	const char *name;
 	void (*run)(const uint64_t *args); // one thread: unpack args, call the kernel
@@ -160,7 +161,7 @@ void emu_run_kernel(const EmuKernel *k, unsigned grid, unsigned block, const uin
 std::string emu_kernel_position();
 // emu_fiber_reset forgets the fibers of a kernel abandoned by a fault.
 void emu_fiber_reset();
-// emu_fiber_stack reports whether p lies in a fiber stack's guard page.
+// emu_fiber_guard reports whether p lies in a fiber stack's guard page.
 bool emu_fiber_guard(uintptr_t p);
 
 // ---- arithmetic (arith.cpp) ----
@@ -176,8 +177,8 @@ void emu_product(int m, int n, int kdim, const float *A, size_t lda, const float
 
 // ---- cuBLAS and cuDNN helpers ----
 
-// emu_stream_of_handle checks that stream handle s is valid for a library
-// handle bound to it.
+// emu_library_stream resolves stream handle s for a cuBLAS or cuDNN handle
+// bound to it: 0, or CUDA_ERROR_INVALID_HANDLE for an unknown stream.
 int emu_library_stream(void *s, EmuStream **out);
 
 #endif
