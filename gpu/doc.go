@@ -94,9 +94,12 @@
 // # Tests
 //
 // Tests that need a GPU skip with "gpu: no usable GPU: <reason>" where
-// there is none. verify_test.go compiles vg_cuda.h (embedded in the test
-// binary) against NVIDIA's real headers when they are installed, in the
-// CUDA folders or the pip wheels' include folders (or named by
-// VATGPU_CUDA_INCLUDE), which checks every function-pointer type, enum
-// value, struct layout and the status names the headers define.
+// there is none. emu_test.go runs the backend end to end on an emulated
+// GPU (internal/emucuda: the driver, cuBLAS and cuDNN done on the host,
+// with kernels.cu built for it) in a child process, and the GPU tests that
+// the emulation can serve with it. verify_test.go compiles vg_cuda.h
+// (embedded in the test binary) against NVIDIA's real headers when they
+// are installed, in the CUDA folders or the pip wheels' include folders
+// (or named by VATGPU_CUDA_INCLUDE), which checks every function-pointer
+// type, enum value, struct layout and the status names the headers define.
 package gpu

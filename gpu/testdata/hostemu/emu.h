@@ -1,15 +1,16 @@
-// emu.h runs kernels.cu on the host, for gpu.TestKernelsOnHost: just enough
-// of CUDA (vector types, thread and block indices, __syncthreads, double
-// math from the C library) to execute each kernel with plain threads. A
-// launch runs its blocks one after another, each block's threads as
-// std::threads meeting at a std::barrier, so __shared__ can be a static.
-#include <barrier>
+// emu.h runs kernels.cu on the host: just enough of CUDA (vector types,
+// thread and block indices, __syncthreads, double math from the C library)
+// to execute each kernel on the CPU. Two users:
+//
+//   - gpu.TestKernelsOnHost (main.cpp): a launch runs its blocks one after
+//     another, each block's threads as std::threads meeting at a
+//     std::barrier, so __shared__ can be a static.
+//   - the emulated GPU (testdata/emucuda, built with EMU_FIBERS defined),
+//     which runs a block's threads as fibers on one OS thread and provides
+//     threadIdx, blockIdx, blockDim, gridDim and __syncthreads itself.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <functional>
-#include <thread>
-#include <vector>
 
 struct uint4 {
 	unsigned x, y, z, w;
@@ -22,10 +23,6 @@ static inline uint2 make_uint2(unsigned a, unsigned b) { return {a, b}; }
 struct dim3 {
 	unsigned x = 1, y = 1, z = 1;
 };
-thread_local dim3 threadIdx, blockIdx;
-dim3 blockDim, gridDim;
-std::barrier<> *emu_barrier;
-static inline void __syncthreads() { emu_barrier->arrive_and_wait(); }
 static inline float __int_as_float(int i) {
 	float f;
 	memcpy(&f, &i, 4);
@@ -41,6 +38,22 @@ using std::log;
 using std::pow;
 using std::signbit;
 using std::sqrt;
+
+#ifdef EMU_FIBERS
+// One block runs at a time, on one OS thread, so the indices are plain
+// globals that the fiber scheduler sets before it resumes a thread.
+extern dim3 threadIdx, blockIdx, blockDim, gridDim;
+void __syncthreads();
+#else
+#include <barrier>
+#include <functional>
+#include <thread>
+#include <vector>
+
+thread_local dim3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+std::barrier<> *emu_barrier;
+static inline void __syncthreads() { emu_barrier->arrive_and_wait(); }
 
 // launch runs f as grid blocks of block threads.
 static void launch(unsigned grid, unsigned block, const std::function<void()> &f) {
@@ -60,3 +73,4 @@ static void launch(unsigned grid, unsigned block, const std::function<void()> &f
 			t.join();
 	}
 }
+#endif

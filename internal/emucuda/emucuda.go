@@ -1,0 +1,373 @@
+// Package emucuda builds the emulated GPU that package gpu's tests run on
+// when there is no GPU: stand-ins for libcuda.so.1, cuBLAS and cuDNN that do
+// the work they are asked for on the host (sources and a description in
+// gpu/testdata/emucuda). It is for tests only; nothing in vatgpu's binaries
+// imports it.
+//
+// Build compiles the emulator with g++ (kernels.cu included, through the
+// host shim gpu/testdata/hostemu/emu.h) into a folder to name in
+// VATGPU_CUDA_PATH. Since package gpu fills its table of library functions
+// once per process, tests run the emulated GPU in a child process with that
+// variable set (see gpu/emu_test.go).
+package emucuda
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// ErrNoCompiler is returned (wrapped) by Build when g++ or gcc is missing:
+// the only reason for a test to skip the emulated GPU.
+var ErrNoCompiler = errors.New("emucuda: no C++ compiler")
+
+// Libraries lists the files Build makes: the emulator and, for each soname
+// package gpu looks for, a shim that needs it.
+var Libraries = []string{
+	"libcuda.so.1",
+	"libcublasLt.so.12", "libcublas.so.12",
+	"libcudnn_graph.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9", "libcudnn.so.9",
+}
+
+// Env is the environment variable a child process checks to know that it
+// runs on the emulated GPU (its value is the libraries' folder, also in
+// VATGPU_CUDA_PATH).
+const Env = "VATGPU_EMUCUDA"
+
+// Root returns the module's root folder, found from the working directory
+// upwards (tests run in their package's folder).
+func Root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("emucuda: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Param is one parameter of a kernel.
+type Param struct {
+	Type string // as written, without the name: "const float *"
+	Name string
+	Size int  // bytes
+	Kind byte // 'p' pointer, 'i' signed integer, 'u' unsigned integer, 'f' float, 'd' double
+}
+
+// Kernel is one __global__ function of kernels.cu.
+type Kernel struct {
+	Name   string
+	Params []Param
+}
+
+var (
+	globalRE  = regexp.MustCompile(`__global__\s+void\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(([^)]*)\)`)
+	commentRE = regexp.MustCompile(`(?s)//[^\n]*|/\*.*?\*/`)
+)
+
+// Kernels parses the __global__ functions of kernels.cu source.
+func Kernels(src string) ([]Kernel, error) {
+	src = commentRE.ReplaceAllString(src, "")
+	var ks []Kernel
+	seen := map[string]bool{}
+	for _, m := range globalRE.FindAllStringSubmatch(src, -1) {
+		k := Kernel{Name: m[1]}
+		if seen[k.Name] {
+			return nil, fmt.Errorf("emucuda: kernels.cu: two kernels named %s", k.Name)
+		}
+		seen[k.Name] = true
+		list := strings.TrimSpace(m[2])
+		if list != "" && list != "void" {
+			for _, p := range strings.Split(list, ",") {
+				param, err := parseParam(strings.Join(strings.Fields(p), " "))
+				if err != nil {
+					return nil, fmt.Errorf("emucuda: kernels.cu: kernel %s: %v", k.Name, err)
+				}
+				k.Params = append(k.Params, param)
+			}
+		}
+		ks = append(ks, k)
+	}
+	if len(ks) == 0 {
+		return nil, errors.New("emucuda: kernels.cu declares no __global__ function")
+	}
+	return ks, nil
+}
+
+var nameRE = regexp.MustCompile(`^(.*?)([A-Za-z_][A-Za-z0-9_]*)$`)
+
+func parseParam(p string) (Param, error) {
+	m := nameRE.FindStringSubmatch(p)
+	if m == nil || strings.TrimSpace(m[1]) == "" {
+		return Param{}, fmt.Errorf("cannot read parameter %q", p)
+	}
+	typ := strings.TrimSpace(m[1])
+	out := Param{Type: typ, Name: m[2]}
+	if strings.Contains(typ, "*") {
+		out.Size, out.Kind = 8, 'p'
+		out.Type = strings.Join(strings.Fields(strings.ReplaceAll(typ, "*", " *")), " ")
+		return out, nil
+	}
+	base := strings.Join(strings.Fields(strings.ReplaceAll(" "+typ+" ", " const ", " ")), " ")
+	switch base {
+	case "int", "signed", "signed int":
+		out.Size, out.Kind = 4, 'i'
+	case "unsigned", "unsigned int":
+		out.Size, out.Kind = 4, 'u'
+	case "long long", "long long int", "long", "long int":
+		out.Size, out.Kind = 8, 'i'
+	case "unsigned long long", "unsigned long long int", "unsigned long", "unsigned long int":
+		out.Size, out.Kind = 8, 'u'
+	case "float":
+		out.Size, out.Kind = 4, 'f'
+	case "double":
+		out.Size, out.Kind = 8, 'd'
+	default:
+		return Param{}, fmt.Errorf("parameter %q: type %q is not one the emulator can pass", p, typ)
+	}
+	return out, nil
+}
+
+// Table returns kernel_table.inc for kernels.cu source: for each kernel a
+// function that unpacks its parameters from 8-byte slots with the kernel's
+// own types and calls it, and the table of names, sizes and kinds.
+func Table(src []byte) (string, error) {
+	ks, err := Kernels(string(src))
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(src)
+	var b strings.Builder
+	fmt.Fprintf(&b, "// Generated by internal/emucuda from kernels.cu; do not edit.\n")
+	fmt.Fprintf(&b, "#define EMU_KERNELS_SHA256 %q\n\n", hex.EncodeToString(sum[:]))
+	for _, k := range ks {
+		var args []string
+		for i, p := range k.Params {
+			args = append(args, fmt.Sprintf("emu_arg<%s>(a, %d)", p.Type, i))
+		}
+		fmt.Fprintf(&b, "static void emu_run_%s(const uint64_t *a) {\n\t(void)a;\n\t%s(%s);\n}\n", k.Name, k.Name, strings.Join(args, ", "))
+		if len(k.Params) > 0 {
+			var sizes, names []string
+			for _, p := range k.Params {
+				sizes = append(sizes, fmt.Sprint(p.Size))
+				names = append(names, fmt.Sprintf("%q", p.Name))
+			}
+			fmt.Fprintf(&b, "static const int emu_sizes_%s[] = {%s};\n", k.Name, strings.Join(sizes, ", "))
+			fmt.Fprintf(&b, "static const char *const emu_names_%s[] = {%s};\n", k.Name, strings.Join(names, ", "))
+		}
+	}
+	b.WriteString("\nstatic const EmuKernel emu_table[] = {\n")
+	for _, k := range ks {
+		var kinds []byte
+		for _, p := range k.Params {
+			kinds = append(kinds, p.Kind)
+		}
+		sizes, names := "nullptr", "nullptr"
+		if len(k.Params) > 0 {
+			sizes, names = "emu_sizes_"+k.Name, "emu_names_"+k.Name
+		}
+		fmt.Fprintf(&b, "\t{%q, emu_run_%s, %d, %s, %q, %s},\n", k.Name, k.Name, len(k.Params), sizes, string(kinds), names)
+	}
+	b.WriteString("};\n")
+	return b.String(), nil
+}
+
+// sources are the emulator's files, relative to the module root.
+var sources = []string{
+	"gpu/testdata/emucuda/emucuda.h",
+	"gpu/testdata/emucuda/memory.cpp",
+	"gpu/testdata/emucuda/arith.cpp",
+	"gpu/testdata/emucuda/driver.cpp",
+	"gpu/testdata/emucuda/kernels.cpp",
+	"gpu/testdata/emucuda/blas.cpp",
+	"gpu/testdata/emucuda/dnn.cpp",
+	"gpu/testdata/emucuda/shim.c",
+	"gpu/testdata/hostemu/emu.h",
+	"kernels.cu",
+}
+
+// units are the translation units of libemucuda.so.
+var units = []string{"memory.cpp", "driver.cpp", "kernels.cpp", "arith.cpp", "blas.cpp", "dnn.cpp"}
+
+var buildMu sync.Mutex
+
+// Build builds the emulated GPU's libraries from the sources under the
+// module root and returns the folder that holds them. Builds are kept in
+// a cache folder (under os.UserCacheDir, or cacheDir if not empty) keyed
+// by the sources, the compiler and the CPU, so that the packages that test
+// on the emulated GPU build it once. A missing compiler is ErrNoCompiler;
+// a compile error is an error with the compiler's output.
+func Build(root, cacheDir string) (string, error) {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	cxx, cc := envOr("CXX", "g++"), envOr("CC", "gcc")
+	for _, c := range []string{cxx, cc} {
+		if _, err := exec.LookPath(c); err != nil {
+			return "", fmt.Errorf("%w: %s: %v", ErrNoCompiler, c, err)
+		}
+	}
+	h := sha256.New()
+	files := map[string][]byte{}
+	for _, s := range sources {
+		b, err := os.ReadFile(filepath.Join(root, s))
+		if err != nil {
+			return "", fmt.Errorf("emucuda: %v", err)
+		}
+		files[s] = b
+		fmt.Fprintf(h, "%s %d\n", s, len(b))
+		h.Write(b)
+	}
+	table, err := Table(files["kernels.cu"])
+	if err != nil {
+		return "", err
+	}
+	for _, c := range []string{cxx, cc} {
+		v, _ := exec.Command(c, "--version").Output()
+		h.Write(v)
+	}
+	h.Write(cpuFlags())
+	fmt.Fprintf(h, "%s %s %q %q\n", runtime.GOOS, runtime.GOARCH, cxxFlags, ccFlags)
+	key := hex.EncodeToString(h.Sum(nil))[:20]
+
+	if cacheDir == "" {
+		// The user's cache folder, else the temporary folder.
+		cacheDir = filepath.Join(os.TempDir(), "vatgpu-emucuda")
+		if d, err := os.UserCacheDir(); err == nil && os.MkdirAll(filepath.Join(d, "vatgpu-emucuda"), 0o755) == nil {
+			cacheDir = filepath.Join(d, "vatgpu-emucuda")
+		}
+	}
+	out := filepath.Join(cacheDir, key)
+	if complete(out) {
+		return out, nil
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", fmt.Errorf("emucuda: %v", err)
+	}
+	unlock, err := lockDir(cacheDir)
+	if err != nil {
+		return "", fmt.Errorf("emucuda: %v", err)
+	}
+	defer unlock()
+	if complete(out) { // built by another process meanwhile
+		return out, nil
+	}
+	tmp, err := os.MkdirTemp(cacheDir, "build-")
+	if err != nil {
+		return "", fmt.Errorf("emucuda: %v", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := build(root, tmp, table, cxx, cc); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "complete"), []byte(key+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("emucuda: %v", err)
+	}
+	if err := os.Rename(tmp, out); err != nil && !complete(out) {
+		return "", fmt.Errorf("emucuda: %v", err)
+	}
+	return out, nil
+}
+
+// The compiler flags. -ffp-contract=off keeps kernels.cu's a*b + c rounded
+// twice, as the PTX is built (-fmad=false); no flag allows reassociation,
+// so a vectorised loop sums in the order written.
+var (
+	cxxFlags = []string{"-std=c++17", "-O2", "-march=native", "-ffp-contract=off", "-fPIC", "-fvisibility=hidden",
+		"-fno-strict-aliasing", "-Wall", "-Wno-unused-function", "-Werror=return-type"}
+	ccFlags = []string{"-O1", "-fPIC"}
+)
+
+func build(root, dir, table, cxx, cc string) error {
+	if err := os.WriteFile(filepath.Join(dir, "kernel_table.inc"), []byte(table), 0o644); err != nil {
+		return fmt.Errorf("emucuda: %v", err)
+	}
+	src := filepath.Join(root, "gpu", "testdata", "emucuda")
+	inc := []string{"-I" + dir, "-I" + src, "-I" + filepath.Join(root, "gpu", "testdata", "hostemu"), "-I" + root}
+	errs := make([]error, len(units))
+	var wg sync.WaitGroup
+	for i, u := range units {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			args := append(append(append([]string{}, cxxFlags...), inc...), "-c", "-o",
+				filepath.Join(dir, strings.TrimSuffix(u, ".cpp")+".o"), filepath.Join(src, u))
+			if out, err := exec.Command(cxx, args...).CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("emucuda: compiling %s: %v\n%s", u, err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	objs := []string{}
+	for _, u := range units {
+		objs = append(objs, filepath.Join(dir, strings.TrimSuffix(u, ".cpp")+".o"))
+	}
+	lib := filepath.Join(dir, "libemucuda.so")
+	args := append([]string{"-shared", "-o", lib, "-Wl,-soname,libemucuda.so", "-Wl,-z,noexecstack"}, objs...)
+	args = append(args, "-pthread", "-lm")
+	if out, err := exec.Command(cxx, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("emucuda: linking libemucuda.so: %v\n%s", err, out)
+	}
+	// The shims: empty libraries under the sonames package gpu looks for,
+	// each needing libemucuda.so from its own folder. dlsym on a shim finds
+	// the emulator's functions among its dependencies, and all share one
+	// emulator (one device, one memory).
+	for _, so := range Libraries {
+		args := append(append([]string{}, ccFlags...), "-shared", "-o", filepath.Join(dir, so), "-Wl,-soname,"+so,
+			filepath.Join(src, "shim.c"), "-Wl,--no-as-needed", "-L"+dir, "-l:libemucuda.so", "-Wl,-rpath,$ORIGIN")
+		if out, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("emucuda: linking %s: %v\n%s", so, err, out)
+		}
+	}
+	for _, o := range objs {
+		os.Remove(o)
+	}
+	return nil
+}
+
+func complete(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "complete"))
+	return err == nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// cpuFlags returns the CPU's feature flags (for -march=native), sorted.
+func cpuFlags() []byte {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return nil
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && (string(bytes.TrimSpace(k)) == "flags" || string(bytes.TrimSpace(k)) == "Features") {
+			f := strings.Fields(string(v))
+			sort.Strings(f)
+			return []byte(strings.Join(f, " "))
+		}
+	}
+	return nil
+}
