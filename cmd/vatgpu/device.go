@@ -5,13 +5,18 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/vatgpu/vatgpu/gpu"
 	"github.com/vatgpu/vatgpu/layers"
 )
 
-// openGPU opens GPU index as a backend. It is replaced by the GPU
-// backend's constructor where that is built in.
+// openGPU opens GPU index as a backend; a variable so that tests can
+// hand out failing backends.
 var openGPU = func(index int, deterministic bool) (layers.Backend, error) {
-	return nil, fmt.Errorf("gpu %d: this build has no GPU backend", index)
+	b, err := gpu.NewBackend(index, gpu.Options{Deterministic: deterministic})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // parseDevice checks a --device value: "cpu", "auto" (or empty), or a GPU
