@@ -382,3 +382,19 @@ func TestTrainNet(t *testing.T) {
 		t.Errorf("adversarial: %s", stderr)
 	}
 }
+
+// TestBenchSaysWhatDiffers checks that bench's line and JSON say how its
+// timed steps differ from training's.
+func TestBenchSaysWhatDiffers(t *testing.T) {
+	code, stdout, stderr := vatgpu(t, "bench", "--device", "cpu", "--batch", "16", "--steps", "1", "--warmup", "1")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if !strings.Contains(stdout, "at the initial weights") || !strings.Contains(stdout, "seeded random images") {
+		t.Errorf("bench does not say what differs from training:\n%s", stdout)
+	}
+	code, stdout, stderr = vatgpu(t, "bench", "--device", "cpu", "--batch", "16", "--steps", "1", "--warmup", "1", "--json")
+	if code != 0 || !strings.Contains(stdout, `"differs_from_training": "steps over eight batches`) {
+		t.Errorf("bench --json: code %d, %s %s", code, stdout, stderr)
+	}
+}
