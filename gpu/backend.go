@@ -3,6 +3,7 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"github.com/vatgpu/vatgpu/gpu/cuda"
 
 	"github.com/vatgpu/vatgpu/layers"
 )
@@ -43,21 +44,21 @@ import (
 //
 // A Backend is not safe for concurrent use.
 type Backend struct {
-	d    *Device
-	s    *Stream
+	d    *cuda.Device
+	s    *cuda.Stream
 	opts Options
 	name string
-	fn   [numKernels]Function
-	step DevicePtr // the device word SetStep writes (uint64), read by the random kernels and adam
+	fn   [numKernels]cuda.Function
+	step cuda.DevicePtr // the device word SetStep writes (uint64), read by the random kernels and adam
 
 	err    error // the first error; every operation is a no-op once set
 	closed bool
 
 	convs   map[layers.ConvShape]*convPlan
-	ws      DevicePtr // cuDNN workspace, the largest any plan needs
+	ws      cuda.DevicePtr // cuDNN workspace, the largest any plan needs
 	wsBytes int
 
-	graphs map[string]*Graph
+	graphs map[string]*cuda.Graph
 	// graphUses holds, for each key of graphs, the whole buffers its f
 	// named: Free of one of them forgets the key (see Free).
 	graphUses map[string]map[*devBuf]bool
@@ -74,7 +75,7 @@ type Backend struct {
 	// dry, set only by tests, receives kernel launches instead of the
 	// device, and every other device call is skipped.
 	dry     func(k kernelID, grid, block int, args []any)
-	dryNext DevicePtr
+	dryNext cuda.DevicePtr
 }
 
 // Options configures NewBackend.
@@ -115,7 +116,7 @@ var errBackendClosed = errors.New("gpu: backend is closed")
 // (no driver, no device, no cuBLAS or cuDNN) it returns an error saying
 // what is missing; it never panics or exits.
 func NewBackend(index int, opts Options) (*Backend, error) {
-	d, err := Open(index)
+	d, err := cuda.Open(index)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +128,7 @@ func NewBackend(index int, opts Options) (*Backend, error) {
 	return b, nil
 }
 
-func newBackend(d *Device, opts Options) (*Backend, error) {
+func newBackend(d *cuda.Device, opts Options) (*Backend, error) {
 	off, err := graphsFromEnv()
 	if err != nil {
 		return nil, err
@@ -136,26 +137,26 @@ func newBackend(d *Device, opts Options) (*Backend, error) {
 	b := &Backend{d: d, s: d.Stream(), opts: opts,
 		name:   fmt.Sprintf("gpu %d: %s", d.Info().Index, d.Info().Name),
 		convs:  map[layers.ConvShape]*convPlan{},
-		graphs: map[string]*Graph{}, graphCalls: map[string]int{}}
+		graphs: map[string]*cuda.Graph{}, graphCalls: map[string]int{}}
 	if opts.TF32 {
-		if err := d.SetMathMode(MathTF32); err != nil {
+		if err := d.SetMathMode(cuda.MathTF32); err != nil {
 			return nil, err
 		}
 	}
 	mod, err := d.LoadModule([]byte(kernelsPTX))
 	if err != nil {
-		return nil, wrap("loading kernels.ptx", err)
+		return nil, cuda.Wrap("loading kernels.ptx", err)
 	}
 	for k, spec := range kernelSpecs {
 		if b.fn[k], err = mod.Function(spec.name); err != nil {
-			return nil, wrap("loading kernels.ptx", err)
+			return nil, cuda.Wrap("loading kernels.ptx", err)
 		}
 	}
 	if b.step, err = d.Alloc(8); err != nil {
-		return nil, wrap("allocating the step", err)
+		return nil, cuda.Wrap("allocating the step", err)
 	}
 	if err := b.s.Zero(b.step, 2); err != nil {
-		return nil, wrap("zeroing the step", err)
+		return nil, cuda.Wrap("zeroing the step", err)
 	}
 	return b, nil
 }
@@ -166,7 +167,7 @@ func newBackend(d *Device, opts Options) (*Backend, error) {
 func (b *Backend) DeviceCalls() uint64 { return b.calls }
 
 // Device returns the device the backend runs on.
-func (b *Backend) Device() *Device { return b.d }
+func (b *Backend) Device() *cuda.Device { return b.d }
 
 func (b *Backend) Name() string { return b.name }
 
@@ -182,7 +183,7 @@ func (b *Backend) FreeMemory() (uint64, error) {
 // fail records err, from operation op, unless an error is already recorded.
 func (b *Backend) fail(op string, err error) {
 	if b.err == nil && err != nil {
-		b.err = wrap(op, err)
+		b.err = cuda.Wrap(op, err)
 	}
 }
 
@@ -245,7 +246,7 @@ func (b *Backend) noCapture(op string) {
 type devBuf struct {
 	owner *Backend
 	base  *devBuf // the whole buffer: itself, or the one a view views
-	p     DevicePtr
+	p     cuda.DevicePtr
 	n     int
 	isInt bool
 	freed bool // set on the whole buffer by Free
@@ -321,7 +322,7 @@ func (b *Backend) alloc(op string, n int, isInt bool) layers.Buf {
 	if b.dry != nil { // an address no other buffer has, for the tests to check
 		b.dryNext = max(b.dryNext, 1<<20)
 		buf.p = b.dryNext
-		b.dryNext += DevicePtr(4*n+255) &^ 255
+		b.dryNext += cuda.DevicePtr(4*n+255) &^ 255
 		return buf
 	}
 	p, err := b.d.Alloc(4 * n)

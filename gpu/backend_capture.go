@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"fmt"
+	"github.com/vatgpu/vatgpu/gpu/cuda"
 	"os"
 	"strings"
 )
@@ -86,14 +87,14 @@ func (b *Backend) Capture(key string, f func()) error {
 
 // record captures the calls of tape into a graph. On failure it leaves the
 // stream as it found it: out of capture mode, the partial graph destroyed.
-func (b *Backend) record(op string, tape []tapeStep) (*Graph, error) {
+func (b *Backend) record(op string, tape []tapeStep) (*cuda.Graph, error) {
 	if err := b.s.BeginCapture(); err != nil {
 		return nil, err
 	}
 	var issueErr error
 	for _, st := range tape {
 		if err := st.issue(); err != nil {
-			issueErr = wrap(op+": "+st.op, err)
+			issueErr = cuda.Wrap(op+": "+st.op, err)
 			break
 		}
 	}
@@ -125,7 +126,7 @@ func (b *Backend) graphsOff(key string, err error) {
 			b.fail("capture: destroying the graph of "+k, g.Close())
 		}
 	}
-	b.graphs, b.graphCalls, b.graphUses = map[string]*Graph{}, map[string]int{}, nil
+	b.graphs, b.graphCalls, b.graphUses = map[string]*cuda.Graph{}, map[string]int{}, nil
 }
 
 // runUncaptured runs f as Capture's f (the same calls are refused inside
@@ -164,7 +165,7 @@ func graphsFromEnv() (off bool, err error) {
 
 // keepGraph files g (nil when f queued nothing) under key, with the number
 // of calls it holds and the buffers its f named.
-func (b *Backend) keepGraph(key string, g *Graph, calls int, uses map[*devBuf]bool) {
+func (b *Backend) keepGraph(key string, g *cuda.Graph, calls int, uses map[*devBuf]bool) {
 	if b.graphUses == nil {
 		b.graphUses = map[string]map[*devBuf]bool{}
 	}

@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"fmt"
+	"github.com/vatgpu/vatgpu/gpu/cuda"
 
 	"github.com/vatgpu/vatgpu/layers"
 )
@@ -12,14 +13,14 @@ import (
 
 // convPlan is everything cuDNN needs for one ConvShape.
 type convPlan struct {
-	x, y *TensorDesc // N×C×H×W input, N×K×OH×OW output
-	w    *FilterDesc // K×C×R×S
-	bias *TensorDesc // 1×K×1×1
-	conv *ConvDesc   // no padding, stride 1, no dilation: cross-correlation
+	x, y *cuda.TensorDesc // N×C×H×W input, N×K×OH×OW output
+	w    *cuda.FilterDesc // K×C×R×S
+	bias *cuda.TensorDesc // 1×K×1×1
+	conv *cuda.ConvDesc   // no padding, stride 1, no dilation: cross-correlation
 
-	fwd       ConvFwdAlgo
-	bwdData   ConvBwdDataAlgo
-	bwdFilter ConvBwdFilterAlgo
+	fwd       cuda.ConvFwdAlgo
+	bwdData   cuda.ConvBwdDataAlgo
+	bwdFilter cuda.ConvBwdFilterAlgo
 	// The cudnnMathType_t each algorithm runs with, set on conv before
 	// each call (the algorithm search may return another than conv's).
 	fwdMath, bwdDataMath, bwdFilterMath int
@@ -31,9 +32,9 @@ type convPlan struct {
 // workspace (cuDNN documents bwd data ALGO_0 and bwd filter ALGO_0 and
 // ALGO_3 as non-deterministic: they sum with atomics).
 const (
-	fallbackFwd       ConvFwdAlgo       = 1 // CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM
-	fallbackBwdData   ConvBwdDataAlgo   = 1 // CUDNN_CONVOLUTION_BWD_DATA_ALGO_1
-	fallbackBwdFilter ConvBwdFilterAlgo = 1 // CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1
+	fallbackFwd       cuda.ConvFwdAlgo       = 1 // CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM
+	fallbackBwdData   cuda.ConvBwdDataAlgo   = 1 // CUDNN_CONVOLUTION_BWD_DATA_ALGO_1
+	fallbackBwdFilter cuda.ConvBwdFilterAlgo = 1 // CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1
 )
 
 func checkConv(op string, s layers.ConvShape) {
@@ -193,11 +194,11 @@ func (b *Backend) newConvPlan(s layers.ConvShape) (p *convPlan, err error) {
 		return nil, fmt.Errorf("cuDNN's output shape %d×%d×%d×%d, want %d×%d×%d×%d", n, k, oh, ow, s.N, s.K, s.OH(), s.OW())
 	}
 
-	search := SearchBenchmark
+	search := cuda.SearchBenchmark
 	if b.opts.Deterministic {
-		search = SearchHeuristic
+		search = cuda.SearchHeuristic
 	}
-	want := d.MathMode().cudnn()
+	want := d.MathMode().CUDNN()
 
 	fwd, err := d.ConvForwardAlgos(p.x, p.w, p.conv, p.y, search)
 	if err != nil {
@@ -205,7 +206,7 @@ func (b *Backend) newConvPlan(s layers.ConvShape) (p *convPlan, err error) {
 	}
 	p.fwd, p.fwdMath = fallbackFwd, want
 	if a, ok := b.pickAlgo(fwdAlgos(fwd)); ok {
-		p.fwd, p.fwdMath = ConvFwdAlgo(a.algo), a.mathType
+		p.fwd, p.fwdMath = cuda.ConvFwdAlgo(a.algo), a.mathType
 	}
 	bwdData, err := d.ConvBackwardDataAlgos(p.w, p.y, p.conv, p.x, search)
 	if err != nil {
@@ -213,7 +214,7 @@ func (b *Backend) newConvPlan(s layers.ConvShape) (p *convPlan, err error) {
 	}
 	p.bwdData, p.bwdDataMath = fallbackBwdData, want
 	if a, ok := b.pickAlgo(bwdDataAlgos(bwdData)); ok {
-		p.bwdData, p.bwdDataMath = ConvBwdDataAlgo(a.algo), a.mathType
+		p.bwdData, p.bwdDataMath = cuda.ConvBwdDataAlgo(a.algo), a.mathType
 	}
 	bwdFilter, err := d.ConvBackwardFilterAlgos(p.x, p.y, p.conv, p.w, search)
 	if err != nil {
@@ -221,7 +222,7 @@ func (b *Backend) newConvPlan(s layers.ConvShape) (p *convPlan, err error) {
 	}
 	p.bwdFilter, p.bwdFilterMath = fallbackBwdFilter, want
 	if a, ok := b.pickAlgo(bwdFilterAlgos(bwdFilter)); ok {
-		p.bwdFilter, p.bwdFilterMath = ConvBwdFilterAlgo(a.algo), a.mathType
+		p.bwdFilter, p.bwdFilterMath = cuda.ConvBwdFilterAlgo(a.algo), a.mathType
 	}
 
 	// The workspace each needs, asked with its math type set.
@@ -254,7 +255,7 @@ type algoChoice struct {
 	mathType      int
 }
 
-func fwdAlgos(ps []AlgoPerf[ConvFwdAlgo]) []algoChoice {
+func fwdAlgos(ps []cuda.AlgoPerf[cuda.ConvFwdAlgo]) []algoChoice {
 	out := make([]algoChoice, len(ps))
 	for i, p := range ps {
 		out[i] = algoChoice{int(p.Algo), p.Err == nil, p.Deterministic, p.MathType}
@@ -262,7 +263,7 @@ func fwdAlgos(ps []AlgoPerf[ConvFwdAlgo]) []algoChoice {
 	return out
 }
 
-func bwdDataAlgos(ps []AlgoPerf[ConvBwdDataAlgo]) []algoChoice {
+func bwdDataAlgos(ps []cuda.AlgoPerf[cuda.ConvBwdDataAlgo]) []algoChoice {
 	out := make([]algoChoice, len(ps))
 	for i, p := range ps {
 		// ALGO_0 sums with atomics whatever cuDNN reports.
@@ -271,7 +272,7 @@ func bwdDataAlgos(ps []AlgoPerf[ConvBwdDataAlgo]) []algoChoice {
 	return out
 }
 
-func bwdFilterAlgos(ps []AlgoPerf[ConvBwdFilterAlgo]) []algoChoice {
+func bwdFilterAlgos(ps []cuda.AlgoPerf[cuda.ConvBwdFilterAlgo]) []algoChoice {
 	out := make([]algoChoice, len(ps))
 	for i, p := range ps {
 		// ALGO_0 and ALGO_3 sum with atomics whatever cuDNN reports.
@@ -289,7 +290,7 @@ func (b *Backend) pickAlgo(choices []algoChoice) (algoChoice, bool) {
 		if !c.ok || b.opts.Deterministic && !c.deterministic {
 			continue
 		}
-		if !b.opts.TF32 && c.mathType != cudnnFMAMath {
+		if !b.opts.TF32 && c.mathType != cuda.CudnnFMAMath {
 			continue
 		}
 		return c, true

@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"fmt"
+	"github.com/vatgpu/vatgpu/gpu/cuda"
 
 	"github.com/vatgpu/vatgpu/layers"
 )
@@ -175,8 +176,8 @@ func (b *Backend) DenseBackward(dx, dw, dbias, dy, x, w layers.Buf, n, in, out i
 // C is m×n with ldc == n in every call here. With k = 0 the product is
 // empty: C is left as it is (beta = 1) or zeroed (beta = 0), as the CPU's
 // gemm leaves it.
-func (b *Backend) sgemm(op string, transA, transB bool, m, n, k int, alpha float32, a DevicePtr, lda int,
-	bp DevicePtr, ldb int, beta float32, c DevicePtr, ldc int) {
+func (b *Backend) sgemm(op string, transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
+	bp cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -189,7 +190,7 @@ func (b *Backend) sgemm(op string, transA, transB bool, m, n, k int, alpha float
 		}
 		return
 	}
-	rowMajorGemm(transA, transB, m, n, k, lda, ldb, ldc) // panics on bad sizes now, not at issue time
+	cuda.CheckGemm(transA, transB, m, n, k, lda, ldb, ldc) // panics on bad sizes now, not at issue time
 	b.do(op, func() error {
 		return b.d.Sgemm(transA, transB, m, n, k, alpha, a, lda, bp, ldb, beta, c, ldc)
 	})
@@ -199,7 +200,7 @@ func (b *Backend) SoftmaxXent(loss, dlogits, logits, labels layers.Buf, n, c int
 	const op = "softmax xent"
 	lb, lg := b.f32(op, "loss", loss, n), b.f32(op, "logits", logits, n*c)
 	yb := b.i32(op, "labels", labels, n)
-	var dl DevicePtr
+	var dl cuda.DevicePtr
 	if !isNil(dlogits) {
 		dl = b.f32(op, "dlogits", dlogits, n*c).p
 	}
@@ -215,7 +216,7 @@ func (b *Backend) KLDiv(kl, dlogitsQ, logitsP, logitsQ layers.Buf, n, c int, sca
 	const op = "kl div"
 	kb := b.f32(op, "kl", kl, n)
 	pb, qb := b.f32(op, "logitsP", logitsP, n*c), b.f32(op, "logitsQ", logitsQ, n*c)
-	var dq DevicePtr
+	var dq cuda.DevicePtr
 	if !isNil(dlogitsQ) {
 		dq = b.f32(op, "dlogitsQ", dlogitsQ, n*c).p
 	}
@@ -241,7 +242,7 @@ func (b *Backend) Softmax(p, logits layers.Buf, n, c int) {
 func (b *Backend) Entropy(h, dlogits, logits layers.Buf, n, c int, scale float32) {
 	const op = "entropy"
 	hb, lb := b.f32(op, "h", h, n), b.f32(op, "logits", logits, n*c)
-	var dl DevicePtr
+	var dl cuda.DevicePtr
 	if !isNil(dlogits) {
 		dl = b.f32(op, "dlogits", dlogits, n*c).p
 	}
@@ -376,7 +377,7 @@ func (b *Backend) BatchNormForward(y, x, gamma, beta, mean, rstd, runMean, runVa
 	yb, xb := b.f32(op, "y", y, n*c), b.f32(op, "x", x, n*c)
 	gb, bb := b.f32(op, "gamma", gamma, c), b.f32(op, "beta", beta, c)
 	mb, rb := b.f32(op, "mean", mean, c), b.f32(op, "rstd", rstd, c)
-	var rm, rv DevicePtr
+	var rm, rv cuda.DevicePtr
 	switch mode {
 	case layers.BNBatch:
 	case layers.BNBatchUpdate, layers.BNRunning:
@@ -399,7 +400,7 @@ func (b *Backend) BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, mean, rstd 
 	}
 	dyb, xb := b.f32(op, "dy", dy, n*c), b.f32(op, "x", x, n*c)
 	gb, mb, rb := b.f32(op, "gamma", gamma, c), b.f32(op, "mean", mean, c), b.f32(op, "rstd", rstd, c)
-	var dxp, dgp, dbp DevicePtr
+	var dxp, dgp, dbp cuda.DevicePtr
 	if !isNil(dx) {
 		dxp = b.f32(op, "dx", dx, n*c).p
 	}

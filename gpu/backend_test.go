@@ -3,6 +3,7 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"github.com/vatgpu/vatgpu/gpu/cuda"
 	"strings"
 	"testing"
 
@@ -40,7 +41,7 @@ type dryLaunch struct {
 // and recorded instead of run, other device calls are skipped. Buffers get
 // distinct fake addresses.
 func newDry(t *testing.T) (*Backend, *[]dryLaunch) {
-	b := &Backend{name: "dry", convs: map[layers.ConvShape]*convPlan{}, graphs: map[string]*Graph{}, graphCalls: map[string]int{}}
+	b := &Backend{name: "dry", convs: map[layers.ConvShape]*convPlan{}, graphs: map[string]*cuda.Graph{}, graphCalls: map[string]int{}}
 	var launches []dryLaunch
 	// Kernels with one thread per item, which do not loop: the index of
 	// the parameter that counts the items.
@@ -62,7 +63,7 @@ func newDry(t *testing.T) (*Backend, *[]dryLaunch) {
 			t.Errorf("%s: %d×%d threads for %d items", name, grid, block, args[i])
 		}
 		for i, a := range args {
-			p, ok := a.(DevicePtr)
+			p, ok := a.(cuda.DevicePtr)
 			if !ok {
 				continue
 			}
@@ -275,11 +276,11 @@ func TestFreeForgetsGraphs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var got []DevicePtr
+	var got []cuda.DevicePtr
 	for _, l := range *launches {
-		got = append(got, l.args[0].(DevicePtr))
+		got = append(got, l.args[0].(cuda.DevicePtr))
 	}
-	want := []DevicePtr{x.(*devBuf).p + 8, other.(*devBuf).p, y.(*devBuf).p}
+	want := []cuda.DevicePtr{x.(*devBuf).p + 8, other.(*devBuf).p, y.(*devBuf).p}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("launches on %v, want %v (f runs again for the freed buffer's key only, once)", got, want)
 	}

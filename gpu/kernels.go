@@ -1,6 +1,10 @@
 package gpu
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/vatgpu/vatgpu/gpu/cuda"
+)
 
 // The custom kernels of kernels.cu, by name and parameter list, and the
 // typed launchers the backend calls. Each launcher is the twin of a
@@ -128,7 +132,7 @@ func checkKernelArgs(k kernelID, args []any) {
 	for i, a := range args {
 		var got byte
 		switch a.(type) {
-		case DevicePtr:
+		case cuda.DevicePtr:
 			got = 'p'
 		case int32:
 			got = 'i'

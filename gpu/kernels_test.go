@@ -3,6 +3,7 @@ package gpu
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/vatgpu/vatgpu/gpu/cuda"
 	"os"
 	"strings"
 	"testing"
@@ -100,13 +101,13 @@ func TestPTXParser(t *testing.T) {
 }
 
 func TestCheckKernelArgs(t *testing.T) {
-	checkKernelArgs(kReLUForward, []any{DevicePtr(1), DevicePtr(2), int32(3)})
+	checkKernelArgs(kReLUForward, []any{cuda.DevicePtr(1), cuda.DevicePtr(2), int32(3)})
 	for _, bad := range [][]any{
-		{DevicePtr(1), DevicePtr(2)},            // too few
-		{DevicePtr(1), DevicePtr(2), int(3)},    // Go int is 8 bytes
-		{DevicePtr(1), DevicePtr(2), uint64(3)}, // wrong size
-		{DevicePtr(1), int32(2), int32(3)},      // wrong kind
-		{uint64(1), DevicePtr(2), int32(3)},     // a pointer must be a DevicePtr
+		{cuda.DevicePtr(1), cuda.DevicePtr(2)},            // too few
+		{cuda.DevicePtr(1), cuda.DevicePtr(2), int(3)},    // Go int is 8 bytes
+		{cuda.DevicePtr(1), cuda.DevicePtr(2), uint64(3)}, // wrong size
+		{cuda.DevicePtr(1), int32(2), int32(3)},           // wrong kind
+		{uint64(1), cuda.DevicePtr(2), int32(3)},          // a pointer must be a cuda.DevicePtr
 	} {
 		func() {
 			defer func() {

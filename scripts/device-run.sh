@@ -105,17 +105,22 @@ stage_train20() {
 	fi
 }
 
-# gpu.test runs in _src/gpu, beside the sources and test data it reads.
+# gpu.test runs in _src/gpu and cuda.test (the bindings') in _src/gpu/cuda,
+# beside the sources and test data they read.
 gpu_test() {
 	[ -x gpu.test ] || { echo "summary: no gpu.test in the bundle"; return 77; }
 	(cd _src/gpu && ../../gpu.test "$@")
+}
+cuda_test() {
+	[ -x cuda.test ] || { echo "summary: no cuda.test in the bundle"; return 77; }
+	(cd _src/gpu/cuda && ../../../cuda.test "$@")
 }
 
 # The test binary's output is streamed (tee), so that it is in the log
 # even if the stage is killed.
 stage_headers() {
 	local log=$WORK/headers.log rc
-	gpu_test -test.v -test.count=1 -test.run '^TestBindingsMatchHeaders$' 2>&1 | tee "$log"
+	cuda_test -test.v -test.count=1 -test.run '^TestBindingsMatchHeaders$' 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	[ "$rc" = 77 ] && return 77
 	if [ "$rc" = 0 ] && grep -q -- '--- SKIP: TestBindingsMatchHeaders' "$log"; then
@@ -256,8 +261,15 @@ stage_peer() {
 # goroutine's stack in the log.
 stage_gputest() {
 	local log=$WORK/gputest.log rc
-	gpu_test -test.v -test.count=1 -test.timeout "$((LIMIT > 20 ? LIMIT - 10 : 10))s" \
-		-test.skip '^TestBindingsMatchHeaders$' 2>&1 | tee "$log"
+	local half=$(((LIMIT > 40 ? LIMIT - 20 : 20) / 2))
+	{
+		cuda_test -test.v -test.count=1 -test.timeout "${half}s" -test.skip '^TestBindingsMatchHeaders$'
+		local r1=$?
+		gpu_test -test.v -test.count=1 -test.timeout "${half}s"
+		local r2=$?
+		[ "$r1" = 0 ] || exit "$r1"
+		exit "$r2"
+	} 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	[ "$rc" = 77 ] && return 77
 	local pass skip fail code=""

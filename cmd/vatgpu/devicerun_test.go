@@ -248,7 +248,7 @@ func TestDeviceRunDryRun(t *testing.T) {
 		want(t, summary, "ops", "failed exit 3: VATGPU_RUN_SABOTAGE: stage ops made to fail")
 		want(t, summary, "train20", "failed exit 3: VATGPU_RUN_SABOTAGE: stage train20 made to fail")
 		want(t, summary, "train20-nographs", "passed finish: use_dropout=false, use_vat=true")
-		want(t, summary, "headers", "skipped no gpu.test in the bundle")
+		want(t, summary, "headers", "skipped no cuda.test in the bundle")
 		want(t, summary, "bench", "passed cpu (")
 		for _, s := range []string{"parity", "train12", "peer", "gputest", "semi1", "semi2", "semi3"} {
 			want(t, summary, s, "skipped not in VATGPU_RUN_STAGES")

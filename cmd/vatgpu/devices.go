@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vatgpu/vatgpu/gpu"
+	"github.com/vatgpu/vatgpu/gpu/cuda"
 )
 
 func devicesCommand(stdout io.Writer) *cli.Command {
@@ -23,7 +23,7 @@ func devicesCommand(stdout io.Writer) *cli.Command {
 				return usagef("devices takes no arguments, got %q", c.Args().First())
 			}
 			if libPath {
-				fmt.Fprintln(stdout, strings.Join(gpu.Probe().LibraryPath(), ":"))
+				fmt.Fprintln(stdout, strings.Join(cuda.Probe().LibraryPath(), ":"))
 				return nil
 			}
 			return Devices(stdout)
@@ -34,6 +34,6 @@ func devicesCommand(stdout io.Writer) *cli.Command {
 // Devices runs `vatgpu devices`. It succeeds even when no GPU is usable:
 // the report says why.
 func Devices(w io.Writer) error {
-	fmt.Fprint(w, gpu.Probe().String())
+	fmt.Fprint(w, cuda.Probe().String())
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vatgpu/vatgpu/gpu"
+	"github.com/vatgpu/vatgpu/gpu/cuda"
 	"github.com/vatgpu/vatgpu/layers"
 	"github.com/vatgpu/vatgpu/layers/layerstest"
 	"github.com/vatgpu/vatgpu/parity"
@@ -84,7 +85,7 @@ func Parity(a ParityArgs, w io.Writer) error {
 	fmt.Fprintf(w, "parity: %s against %s\n", b.Name(), layers.NewCPU(0).Name())
 	info := map[string]string{}
 	if a.Record != "" {
-		r := gpu.Probe()
+		r := cuda.Probe()
 		info = map[string]string{"device": b.Name(), "source_hash": gpu.SourceHash(),
 			"driver": r.DriverVersion, "cuda": strconv.Itoa(r.CUDAVersion),
 			"cublas": r.CUBLAS.Version, "cudnn": r.CUDNN.Version, "graphs": graphsSetting()}

@@ -1,4 +1,4 @@
-package gpu
+package cuda
 
 import (
 	"errors"
@@ -97,8 +97,8 @@ type wrapped struct {
 func (w *wrapped) Error() string { return "gpu: " + w.what + ": " + w.err.describe() }
 func (w *wrapped) Unwrap() error { return w.err }
 
-// wrap returns err prefixed with what; err must be an *Error or nil.
-func wrap(what string, err error) error {
+// Wrap returns err prefixed with what; err must be an *Error or nil.
+func Wrap(what string, err error) error {
 	if err == nil {
 		return nil
 	}

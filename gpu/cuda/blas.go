@@ -1,4 +1,4 @@
-package gpu
+package cuda
 
 import (
 	"fmt"
@@ -88,4 +88,11 @@ func rowMajorGemm(transA, transB bool, m, n, k, lda, ldb, ldc int) colMajorGemm 
 		m: n, n: m, k: k,
 		lda: ldb, ldb: lda, ldc: ldc,
 	}
+}
+
+// CheckGemm panics, as Stream.Sgemm would when issuing it, on sizes of a
+// row-major C = op(A)·op(B) that cuBLAS would reject: for callers that
+// issue the product later (a captured step) and want the panic now.
+func CheckGemm(transA, transB bool, m, n, k, lda, ldb, ldc int) {
+	rowMajorGemm(transA, transB, m, n, k, lda, ldb, ldc)
 }

@@ -1,6 +1,6 @@
 //go:build cgo
 
-package gpu
+package cuda
 
 // This file is the only one that talks to C. Each function here wraps one
 // trampoline of vg_cuda.h and converts between Go and C types; it returns the

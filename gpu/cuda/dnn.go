@@ -1,4 +1,4 @@
-package gpu
+package cuda
 
 import (
 	"fmt"
@@ -99,7 +99,7 @@ func (d *Device) NewConvDesc(padH, padW, strideH, strideW, dilationH, dilationW 
 		return nil, errClosed
 	}
 	math := d.MathMode()
-	c, r := cudnnNewConv2d(padH, padW, strideH, strideW, dilationH, dilationW, math.cudnn())
+	c, r := cudnnNewConv2d(padH, padW, strideH, strideW, dilationH, dilationW, math.CUDNN())
 	if err := dnnCheck("cudnnSetConvolution2dDescriptor", fmt.Sprintf("pad %d,%d stride %d,%d dilation %d,%d, %v",
 		padH, padW, strideH, strideW, dilationH, dilationW, math), r); err != nil {
 		return nil, err
@@ -115,7 +115,7 @@ func (d *Device) NewConvDesc(padH, padW, strideH, strideW, dilationH, dilationW 
 
 // SetMathMode sets the arithmetic of convolutions run with c.
 func (c *ConvDesc) SetMathMode(m MathMode) error {
-	return dnnCheck("cudnnSetConvolutionMathType", m.String(), cudnnSetConvMath(c.h, m.cudnn()))
+	return dnnCheck("cudnnSetConvolutionMathType", m.String(), cudnnSetConvMath(c.h, m.CUDNN()))
 }
 
 // SetMathType sets cuDNN's math type directly (cudnnMathType_t: 0 default,

@@ -1,4 +1,4 @@
-package gpu
+package cuda
 
 import (
 	"errors"
@@ -72,7 +72,7 @@ func TestStatusNames(t *testing.T) {
 
 func TestWrap(t *testing.T) {
 	inner := &Error{Lib: Driver, Call: "cuInit", Code: 100, Name: "CUDA_ERROR_NO_DEVICE", Msg: "no CUDA-capable device is detected"}
-	err := wrap("no CUDA device", inner)
+	err := Wrap("no CUDA device", inner)
 	if want := "gpu: no CUDA device: cuInit: CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected"; err.Error() != want {
 		t.Errorf("got  %q\nwant %q", err, want)
 	}
@@ -81,13 +81,13 @@ func TestWrap(t *testing.T) {
 		t.Error("wrapped error does not unwrap to the *Error")
 	}
 	oom := &Error{Lib: Driver, Call: "cuMemAlloc_v2", Code: 2, Name: "CUDA_ERROR_OUT_OF_MEMORY"}
-	if !IsOutOfMemory(fmt.Errorf("layer conv1: %w", wrap("forward", oom))) {
+	if !IsOutOfMemory(fmt.Errorf("layer conv1: %w", Wrap("forward", oom))) {
 		t.Error("IsOutOfMemory misses a wrapped out-of-memory error")
 	}
 	if IsOutOfMemory(inner) || IsOutOfMemory(errors.New("x")) || IsOutOfMemory(nil) {
 		t.Error("IsOutOfMemory true for other errors")
 	}
-	if wrap("x", nil) != nil {
-		t.Error("wrap(nil) != nil")
+	if Wrap("x", nil) != nil {
+		t.Error("Wrap(nil) != nil")
 	}
 }

@@ -1,4 +1,4 @@
-package gpu
+package cuda
 
 import (
 	"errors"
@@ -30,7 +30,7 @@ const (
 	libraryPatchLevel   = 2 // PATCH_LEVEL
 
 	cudnnTensorOpMath = 1 // CUDNN_TENSOR_OP_MATH: allows TF32 for FP32 data
-	cudnnFMAMath      = 3 // CUDNN_FMA_MATH: FMA kernels only (CUDNN_DEFAULT_MATH would allow TF32 on sm_80+)
+	CudnnFMAMath      = 3 // CUDNN_FMA_MATH: FMA kernels only (CUDNN_DEFAULT_MATH would allow TF32 on sm_80+)
 )
 
 // cublasWorkspaceBytes is the cuBLAS workspace each Device sets explicitly,
@@ -74,11 +74,13 @@ func (m MathMode) cublas() int {
 	return cublasDefaultMath
 }
 
-func (m MathMode) cudnn() int {
+// CUDNN returns the cuDNN math type of m (CUDNN_FMA_MATH or
+// CUDNN_TENSOR_OP_MATH), as the convolution descriptors are set.
+func (m MathMode) CUDNN() int {
 	if m == MathTF32 {
 		return cudnnTensorOpMath
 	}
-	return cudnnFMAMath
+	return CudnnFMAMath
 }
 
 // DeviceInfo describes one GPU.
@@ -169,11 +171,11 @@ func Open(index int) (*Device, error) {
 		return nil, loadError(lib)
 	}
 	if err := cuCheck("cuInit", "", cuInit()); err != nil {
-		return nil, wrap("no CUDA device", err)
+		return nil, Wrap("no CUDA device", err)
 	}
 	n, r := cuDeviceGetCount()
 	if err := cuCheck("cuDeviceGetCount", "", r); err != nil {
-		return nil, wrap("no CUDA device", err)
+		return nil, Wrap("no CUDA device", err)
 	}
 	if n == 0 {
 		return nil, errors.New("gpu: no CUDA device: cuDeviceGetCount found none")

@@ -1,6 +1,6 @@
 //go:build !cgo
 
-package gpu
+package cuda
 
 // Without cgo package gpu cannot call C: Open and Probe report that the
 // binary was built without cgo, and the raw functions below, which only an

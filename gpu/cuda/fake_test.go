@@ -1,10 +1,10 @@
 //go:build cgo && linux
 
-package gpu
+package cuda
 
 import (
-	"errors"
 	"fmt"
+	"github.com/vatgpu/vatgpu/internal/fakecuda"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -19,81 +19,22 @@ import (
 
 // The fake-library tests run package gpu end to end, through dlopen and
 // the C trampolines, against stand-ins for libcuda, cuBLAS and cuDNN built
-// from testdata/fakecuda/fake.c. The fakes keep "device memory" in host
+// from internal/fakecuda (testdata/fake.c there). The fakes keep "device memory" in host
 // memory and really copy, multiply and convolve, fail any call made
 // without the context current on the calling thread, and log what they
 // are asked to do. Loading fills the process's function table, so each
 // scenario runs in a child process (TestFakeCUDAChild).
 
-// fakeLibs builds the fake libraries: the driver, cuBLAS 13 without
-// cublasSgemm_v2 (to be skipped), cuBLAS 12, and cuDNN 9 split like the
-// real one, into a VATGPU_CUDA_PATH folder; and a library cuDNN's _cnn
-// needs into a Python nvidia/*/lib folder, to be found by soname.
-func fakeLibs(t *testing.T) (cudaPath, pythonPath string) {
-	cc := os.Getenv("CC")
-	if cc == "" {
-		cc = "gcc"
-	}
-	if _, err := exec.LookPath(cc); err != nil {
-		t.Skipf("no C compiler %q: %v", cc, err)
-	}
-	root := t.TempDir()
-	cudaPath = filepath.Join(root, "cuda")
-	pythonPath = filepath.Join(root, "site-packages")
-	nvrtcDir := filepath.Join(pythonPath, "nvidia", "cuda_nvrtc", "lib")
-	for _, d := range []string{cudaPath, nvrtcDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	src, err := filepath.Abs("testdata/fakecuda/fake.c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, lib := range []struct {
-		dir, soname string
-		flags       []string
-	}{
-		{cudaPath, "libcuda.so.1", []string{"-DFAKE_DRIVER"}},
-		{cudaPath, "libcublasLt.so.13", []string{"-DFAKE_CUBLASLT"}},
-		{cudaPath, "libcublas.so.13", []string{"-DFAKE_CUBLAS", "-DFAKE_MAJOR=13", "-DFAKE_INCOMPLETE", "-L" + cudaPath, "-l:libcublasLt.so.13"}},
-		{cudaPath, "libcublasLt.so.12", []string{"-DFAKE_CUBLASLT"}},
-		{cudaPath, "libcublas.so.12", []string{"-DFAKE_CUBLAS", "-DFAKE_MAJOR=12", "-L" + cudaPath, "-l:libcublasLt.so.12"}},
-		{nvrtcDir, "libfakenvrtc.so.1", []string{"-DFAKE_NVRTC"}},
-		{cudaPath, "libcudnn_graph.so.9", []string{"-DFAKE_CUDNN_GRAPH"}},
-		{cudaPath, "libcudnn_ops.so.9", []string{"-DFAKE_CUDNN_OPS", "-L" + cudaPath, "-l:libcudnn_graph.so.9"}},
-		{cudaPath, "libcudnn_cnn.so.9", []string{"-DFAKE_CUDNN_CNN", "-L" + cudaPath, "-L" + nvrtcDir,
-			"-l:libcudnn_graph.so.9", "-l:libfakenvrtc.so.1"}},
-		{cudaPath, "libcudnn.so.9", []string{"-DFAKE_CUDNN_SHIM"}},
-	} {
-		args := []string{"-shared", "-fPIC", "-O1", "-Wall", "-o", filepath.Join(lib.dir, lib.soname),
-			"-Wl,-soname," + lib.soname, src}
-		if out, err := exec.Command(cc, append(args, lib.flags...)...).CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", lib.soname, err, out)
-		}
-	}
-	return cudaPath, pythonPath
-}
-
 func TestFakeCUDA(t *testing.T) {
 	if os.Getenv("VATGPU_FAKE_SCENARIO") != "" {
 		t.Skip("in a child")
 	}
-	cudaPath, pythonPath := fakeLibs(t)
+	cudaPath, pythonPath := fakecuda.Libs(t)
 	for _, scenario := range []struct{ name, run string }{
 		{"device", "TestFakeCUDAChild"},
 		{"nodevice", "TestFakeCUDAChild"},
 		// The GPU tests that the fakes can serve: they must pass, not skip.
-		{"gputests", "TestGPUMemory|TestGPUSgemm|TestGPUCaptureAfterFree"},
-		// Backend.Capture with graphs, and its fallback when a recording
-		// fails in each way FAKE_CAPTURE_FAIL can make it fail, or when
-		// VATGPU_GRAPHS=off turns graphs off.
-		{"capture", "TestFakeCUDAChild"},
-		{"capture-begin", "TestFakeCUDAChild"},
-		{"capture-launch", "TestFakeCUDAChild"},
-		{"capture-end", "TestFakeCUDAChild"},
-		{"capture-instantiate", "TestFakeCUDAChild"},
-		{"capture-graphsoff", "TestFakeCUDAChild"},
+		{"gputests", "TestGPUMemory|TestGPUSgemm"},
 	} {
 		t.Run(scenario.name, func(t *testing.T) {
 			logFile := filepath.Join(t.TempDir(), "fake.log")
@@ -138,49 +79,9 @@ func TestFakeCUDAChild(t *testing.T) {
 		fakeDevice(t)
 	case "nodevice":
 		fakeNoDevice(t)
-	case "capture", "capture-begin", "capture-launch", "capture-end", "capture-instantiate", "capture-graphsoff":
-		fakeCapture(t, strings.TrimPrefix(strings.TrimPrefix(os.Getenv("VATGPU_FAKE_SCENARIO"), "capture"), "-"))
 	default:
 		t.Skip("run by TestFakeCUDA")
 	}
-}
-
-// fakeLog returns the lines the fake libraries logged so far.
-func fakeLog(t *testing.T) []string {
-	t.Helper()
-	b, err := os.ReadFile(os.Getenv("FAKE_LOG"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
-	}
-	return strings.Split(strings.TrimSpace(string(b)), "\n")
-}
-
-// wantLog checks that the log has each line, in order, after position
-// *from, and moves *from past the last one.
-func wantLog(t *testing.T, from *int, lines ...string) {
-	t.Helper()
-	log := fakeLog(t)
-	i := *from
-	for _, want := range lines {
-		for i < len(log) && log[i] != want {
-			i++
-		}
-		if i == len(log) {
-			t.Fatalf("fake log lacks %q after line %d:\n%s", want, *from, strings.Join(log[*from:], "\n"))
-		}
-		i++
-	}
-	*from = i
-}
-
-func countLog(t *testing.T, line string) int {
-	n := 0
-	for _, l := range fakeLog(t) {
-		if l == line {
-			n++
-		}
-	}
-	return n
 }
 
 func mustPanic(t *testing.T, prefix string, f func()) {
@@ -245,7 +146,7 @@ func fakeDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := 0
-	wantLog(t, &at, "retain", "stream create flags=1", "cublas create lt=0", "alloc 33554432", "cublas math 0", "cudnn create")
+	fakecuda.WantLog(t, &at, "retain", "stream create flags=1", "cublas create lt=0", "alloc 33554432", "cublas math 0", "cudnn create")
 
 	// Memory.
 	s := d.Stream()
@@ -314,13 +215,13 @@ func fakeDevice(t *testing.T) {
 	if _, err := d.Alloc(4); err != errClosed {
 		t.Errorf("Alloc after Close = %v", err)
 	}
-	wantLog(t, &at, "cudnn destroy live_descriptors=0", "cublas destroy", "stream destroy", "release live_allocs=0 live_bytes=0")
+	fakecuda.WantLog(t, &at, "cudnn destroy live_descriptors=0", "cublas destroy", "stream destroy", "release live_allocs=0 live_bytes=0")
 	for line, n := range map[string]int{"module unload": 1, "graph exec destroy": 1, "event destroy": 2, "graph destroy": 1} {
-		if got := countLog(t, line); got != n {
+		if got := fakecuda.CountLog(t, line); got != n {
 			t.Errorf("%q logged %d times, want %d", line, got, n)
 		}
 	}
-	for _, l := range fakeLog(t) {
+	for _, l := range fakecuda.Log(t) {
 		if strings.Contains(l, "no current context") || strings.Contains(l, "wrong stream") {
 			t.Errorf("fake log: %s", l)
 		}
@@ -371,12 +272,12 @@ func fakeSgemm(t *testing.T, d *Device) {
 		}
 	}
 	from := 0
-	wantLog(t, &from, "sgemm ta=0 tb=0 m=5 n=3 k=4 alpha=2 lda=5 ldb=4 beta=0.5 ldc=5 ws=33554432 math=0")
+	fakecuda.WantLog(t, &from, "sgemm ta=0 tb=0 m=5 n=3 k=4 alpha=2 lda=5 ldb=4 beta=0.5 ldc=5 ws=33554432 math=0")
 	if err := d.SetMathMode(MathTF32); err != nil || d.MathMode() != MathTF32 {
 		t.Fatal(err)
 	}
 	d.SetMathMode(MathFP32)
-	wantLog(t, &from, "cublas math 3", "cublas math 0")
+	fakecuda.WantLog(t, &from, "cublas math 3", "cublas math 0")
 }
 
 func fakeKernels(t *testing.T, d *Device, p DevicePtr) {
@@ -402,7 +303,7 @@ func fakeKernels(t *testing.T, d *Device, p DevicePtr) {
 		t.Fatal(err)
 	}
 	from := 0
-	wantLog(t, &from, fmt.Sprintf("launch k_iulqfdp grid=1,2,3 block=4,5,6 shmem=7 args=-2,3000000000,-5000000000,1099511627776,1.5,-2.25,%#x,", uint64(p)))
+	fakecuda.WantLog(t, &from, fmt.Sprintf("launch k_iulqfdp grid=1,2,3 block=4,5,6 shmem=7 args=-2,3000000000,-5000000000,1099511627776,1.5,-2.25,%#x,", uint64(p)))
 	mustPanic(t, "gpu: Launch k_iulqfdp: argument 0 has type int;", func() { s.Launch(f, [3]uint32{1, 1, 1}, [3]uint32{1, 1, 1}, 0, 1) })
 
 	// Goroutines locked to threads of their own, some new to the driver:
@@ -447,7 +348,7 @@ func fakeKernels(t *testing.T, d *Device, p DevicePtr) {
 	g.Launch()
 	replay1 := "replay k_i grid=1,1,1 block=32,1,1 shmem=0 args=1,"
 	replay2 := "replay k_i grid=1,1,1 block=32,1,1 shmem=0 args=2,"
-	wantLog(t, &from, "begin capture mode=0", "capture k_i grid=1,1,1 block=32,1,1 shmem=0 args=1,",
+	fakecuda.WantLog(t, &from, "begin capture mode=0", "capture k_i grid=1,1,1 block=32,1,1 shmem=0 args=1,",
 		"capture k_i grid=1,1,1 block=32,1,1 shmem=0 args=2,", "end capture 2 nodes", "instantiate flags=0",
 		"graph destroy", replay1, replay2, replay1, replay2)
 
@@ -466,14 +367,14 @@ func fakeKernels(t *testing.T, d *Device, p DevicePtr) {
 }
 
 func fakeDNN(t *testing.T, d *Device) {
-	from := len(fakeLog(t))
+	from := len(fakecuda.Log(t))
 	x, err := d.NewTensorDesc(2, 3, 5, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w, _ := d.NewFilterDesc(4, 3, 3, 3)
 	conv, _ := d.NewConvDesc(1, 1, 1, 1, 1, 1)
-	wantLog(t, &from, "conv math 3") // CUDNN_FMA_MATH: no TF32
+	fakecuda.WantLog(t, &from, "conv math 3") // CUDNN_FMA_MATH: no TF32
 	if n, c, h, wd, err := conv.OutputShape(x, w); err != nil || [4]int{n, c, h, wd} != [4]int{2, 4, 5, 5} {
 		t.Fatalf("OutputShape = %d %d %d %d %v", n, c, h, wd, err)
 	}
@@ -505,7 +406,7 @@ func fakeDNN(t *testing.T, d *Device) {
 	}
 	// The backward MaxCount calls are absent from the fake: the counts fall
 	// back to CUDNN_CONVOLUTION_BWD_*_ALGO_COUNT.
-	wantLog(t, &from, "algos requested=8 find=0", "algos requested=8 find=1", "algos requested=6 find=0", "algos requested=7 find=0")
+	fakecuda.WantLog(t, &from, "algos requested=8 find=0", "algos requested=8 find=1", "algos requested=6 find=0", "algos requested=7 find=0")
 	wsF, _ := d.ConvForwardWorkspace(x, w, conv, y, fwd[0].Algo)
 	wsD, _ := d.ConvBackwardDataWorkspace(w, y, conv, x, bd[0].Algo)
 	wsW, err := d.ConvBackwardFilterWorkspace(x, y, conv, w, bf[0].Algo)
@@ -537,7 +438,7 @@ func fakeDNN(t *testing.T, d *Device) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ConvForward:\n got %v\nwant %v", got, want)
 	}
-	wantLog(t, &from, "conv forward algo=1 ws=1001 ws_set=1 math=3")
+	fakecuda.WantLog(t, &from, "conv forward algo=1 ws=1001 ws_set=1 math=3")
 	mustPanic(t, "gpu: ConvForward y: ", func() { d.ConvForward(1, x, xp, w, wp, conv, 1, ws, wsF, 0, y, wp) })
 
 	// The backward calls pass their scaling factors and algorithms through.
@@ -546,7 +447,7 @@ func fakeDNN(t *testing.T, d *Device) {
 	d.ConvBackwardData(0.5, w, wp, y, yp, conv, bd[0].Algo, ws, wsD, 1, x, xp)
 	d.ConvBackwardFilter(1, x, xp, y, yp, conv, bf[0].Algo, ws, wsW, 1, w, wp)
 	d.ConvBackwardBias(1, y, yp, 1, bias, bp)
-	wantLog(t, &from, "conv backward data algo=1 ws=2001 alpha=0.5 beta=1", "conv backward filter algo=1 ws=3001 alpha=1 beta=1",
+	fakecuda.WantLog(t, &from, "conv backward data algo=1 ws=2001 alpha=0.5 beta=1", "conv backward filter algo=1 ws=3001 alpha=1 beta=1",
 		"conv backward bias alpha=1 beta=1")
 
 	if err := conv.SetMathMode(MathTF32); err != nil {
@@ -555,82 +456,8 @@ func fakeDNN(t *testing.T, d *Device) {
 	if err := conv.SetMathType(fwd[0].MathType); err != nil {
 		t.Error(err)
 	}
-	wantLog(t, &from, "conv math 1", "conv math 3")
+	fakecuda.WantLog(t, &from, "conv math 1", "conv math 3")
 	if err := bias.Close(); err != nil { // the rest are left to Device.Close
 		t.Error(err)
 	}
-}
-
-// fakeCapture runs a step through Backend.Capture three times. With graphs
-// (how == "") the step runs once and its graph is replayed twice. When the
-// recording fails (how names the way, see fake.c's FAKE_CAPTURE_FAIL) or
-// VATGPU_GRAPHS=off (how == "graphsoff"), no error is recorded, the stream
-// is left out of capture mode (the fake refuses to synchronise a
-// capturing stream), one warning is given (none when asked for), and
-// every call computes the step.
-func fakeCapture(t *testing.T, how string) {
-	var warnings []string
-	b, err := NewBackend(0, Options{Warn: func(m string) { warnings = append(warnings, m) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := []float32{1, -2, 3, -4}
-	x, y, z := b.Alloc(4), b.Alloc(4), b.Alloc(4)
-	b.Upload(x, v)
-	calls := 0
-	step := func() {
-		calls++
-		b.Copy(y, x) // the fake runs copies, not kernels, and replays no copies
-		b.ReLUForward(z, y, 4)
-	}
-	got := make([]float32, 4)
-	for i := range 3 {
-		b.Upload(y, []float32{9, 9, 9, 9})
-		if err := b.Capture("step", step); err != nil {
-			t.Fatalf("call %d: Capture: %v", i, err)
-		}
-		b.Download(got, y)
-		if err := b.Sync(); err != nil {
-			t.Fatalf("call %d: Sync: %v", i, err)
-		}
-		// The first call's ordinary run copies; later calls copy only
-		// when they run f (the fake's replays copy nothing).
-		ran := fmt.Sprint(got) == fmt.Sprint(v)
-		if want := i == 0 || how != ""; ran != want {
-			t.Errorf("call %d: y = %v: the step ran %v, want %v", i, got, ran, want)
-		}
-	}
-	begins := countLog(t, "begin capture mode=0")
-	switch how {
-	case "":
-		if calls != 1 || len(warnings) != 0 || begins != 1 || countLog(t, "end capture 1 nodes") != 1 {
-			t.Errorf("with graphs: f ran %d times, %d warnings, %d captures; want 1, 0, 1", calls, len(warnings), begins)
-		}
-	case "graphsoff":
-		if calls != 3 || len(warnings) != 0 || begins != 0 {
-			t.Errorf("VATGPU_GRAPHS=off: f ran %d times, %d warnings %q, %d captures; want 3, 0, 0", calls, len(warnings), warnings, begins)
-		}
-	default:
-		want := map[string]string{"begin": "cuStreamBeginCapture_v2: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
-			"launch":      "capture step: relu forward: cuLaunchKernel(relu_forward",
-			"end":         "cuStreamEndCapture: CUDA_ERROR_STREAM_CAPTURE_INVALIDATED",
-			"instantiate": "cuGraphInstantiateWithFlags: CUDA_ERROR_INVALID_VALUE"}[how]
-		if calls != 3 || len(warnings) != 1 || !strings.Contains(warnings[0], want) ||
-			!strings.HasSuffix(warnings[0], "running every step without graphs from now on, as VATGPU_GRAPHS=off does") {
-			t.Errorf("capture failing at %s: f ran %d times, warnings %q; want 3 runs and one warning naming %q", how, calls, warnings, want)
-		}
-		if wantBegins := map[bool]int{true: 0, false: 1}[how == "begin"]; begins != wantBegins {
-			t.Errorf("%d captures begun, want %d", begins, wantBegins)
-		}
-		if how == "launch" {
-			from := 0
-			wantLog(t, &from, "begin capture mode=0", "capture copy 16", "end capture invalidated")
-		}
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	at := 0
-	wantLog(t, &at, "release live_allocs=0 live_bytes=0")
-	t.Logf("f ran %d times; warnings %q", calls, warnings)
 }

@@ -1,4 +1,4 @@
-package gpu
+package cuda
 
 import (
 	_ "embed"
@@ -279,7 +279,7 @@ func verifySource(libs map[Library]bool, defined map[string]bool) string {
 		assert("CUDNN_DATA_FLOAT", 0)
 		assert("CUDNN_CROSS_CORRELATION", 1)
 		assert("CUDNN_TENSOR_OP_MATH", cudnnTensorOpMath)
-		assert("CUDNN_FMA_MATH", cudnnFMAMath)
+		assert("CUDNN_FMA_MATH", CudnnFMAMath)
 		assert("CUDNN_DETERMINISTIC", 1)
 		assert("CUDNN_CONVOLUTION_FWD_ALGO_COUNT", len(convFwdAlgoNames))
 		assert("CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT", len(convBwdDataAlgoNames))
