@@ -440,13 +440,6 @@ func (d *Device) Free(p DevicePtr) error {
 	return cuCheck("cuMemFree_v2", fmt.Sprintf("%#x", uint64(p)), cuMemFree(d.ctx, p))
 }
 
-// Allocated is the number of bytes in live allocations made with Alloc.
-func (d *Device) Allocated() int64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.allocated
-}
-
 // checkRange panics unless [p, p+bytes) lies inside one live allocation.
 func (d *Device) checkRange(op string, p DevicePtr, bytes int) {
 	if bytes < 0 {

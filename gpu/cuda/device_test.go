@@ -272,3 +272,11 @@ func TestCConstants(t *testing.T) {
 		}
 	}
 }
+
+// allocated returns the bytes in d's live allocations (its bookkeeping,
+// which Close checks is empty).
+func allocated(d *Device) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.allocated
+}

@@ -190,8 +190,8 @@ func fakeDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustPanic(t, "gpu: Free: ", func() { d.Free(q) })
-	if d.Allocated() != 40 {
-		t.Errorf("Allocated = %d, want 40", d.Allocated())
+	if allocated(d) != 40 {
+		t.Errorf("Allocated = %d, want 40", allocated(d))
 	}
 	if free, total, err := d.MemInfo(); err != nil || total != 1<<30 || free != total-40-cublasWorkspaceBytes {
 		t.Errorf("MemInfo = %d, %d, %v", free, total, err)

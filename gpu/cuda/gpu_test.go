@@ -159,8 +159,8 @@ func TestGPUMemory(t *testing.T) {
 		t.Errorf("Alloc(1 PiB) = %v, want out of memory", err)
 	}
 	d.Free(q)
-	if d.Allocated() != 32 {
-		t.Errorf("Allocated %d, want 32", d.Allocated())
+	if allocated(d) != 32 {
+		t.Errorf("Allocated %d, want 32", allocated(d))
 	}
 }
 
