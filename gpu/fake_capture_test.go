@@ -5,8 +5,6 @@ package gpu
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,7 +17,7 @@ import (
 // FAKE_CAPTURE_FAIL can make it fail; with VATGPU_GRAPHS=off; and
 // TestGPUCaptureAfterFree, which the fakes can serve.
 func TestFakeCapture(t *testing.T) {
-	if os.Getenv("VATGPU_FAKE_SCENARIO") != "" {
+	if os.Getenv(fakecuda.Scenario) != "" {
 		t.Skip("in a child")
 	}
 	cudaPath, pythonPath := fakecuda.Libs(t)
@@ -33,41 +31,14 @@ func TestFakeCapture(t *testing.T) {
 		{"capture-graphsoff", "TestFakeCaptureChild"},
 	} {
 		t.Run(scenario.name, func(t *testing.T) {
-			logFile := filepath.Join(t.TempDir(), "fake.log")
-			cmd := exec.Command(os.Args[0], "-test.run=^("+scenario.run+")$", "-test.v", "-test.count=1")
-			cmd.Env = append(os.Environ(),
-				"VATGPU_FAKE_SCENARIO="+scenario.name,
-				"VATGPU_CUDA_PATH="+cudaPath,
-				"PYTHONPATH="+pythonPath,
-				"FAKE_LOG="+logFile,
-			)
-			if how, ok := strings.CutPrefix(scenario.name, "capture-"); ok && how != "graphsoff" {
-				cmd.Env = append(cmd.Env, "FAKE_CAPTURE_FAIL="+how)
-			}
-			// Graphs on, whatever this process was started with, except
-			// where the scenario turns them off.
-			if scenario.name == "capture-graphsoff" {
-				cmd.Env = append(cmd.Env, "VATGPU_GRAPHS=off")
-			} else {
-				cmd.Env = append(cmd.Env, "VATGPU_GRAPHS=on")
-			}
-			out, err := cmd.CombinedOutput()
-			passed := err == nil && !strings.Contains(string(out), "--- SKIP")
-			for _, test := range strings.Split(scenario.run, "|") {
-				passed = passed && strings.Contains(string(out), "--- PASS: "+test+" ")
-			}
-			if !passed {
-				log, _ := os.ReadFile(logFile)
-				t.Fatalf("child: %v\n%s\nfake log:\n%s", err, out, log)
-			}
-			t.Logf("child:\n%s", out)
+			fakecuda.RunChild(t, cudaPath, pythonPath, scenario.name, scenario.run)
 		})
 	}
 }
 
 // TestFakeCaptureChild is the child of TestFakeCapture; alone it skips.
 func TestFakeCaptureChild(t *testing.T) {
-	scenario := os.Getenv("VATGPU_FAKE_SCENARIO")
+	scenario := os.Getenv(fakecuda.Scenario)
 	if !strings.HasPrefix(scenario, "capture") {
 		t.Skip("run by TestFakeCapture")
 	}

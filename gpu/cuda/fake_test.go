@@ -8,7 +8,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -26,7 +25,7 @@ import (
 // scenario runs in a child process (TestFakeCUDAChild).
 
 func TestFakeCUDA(t *testing.T) {
-	if os.Getenv("VATGPU_FAKE_SCENARIO") != "" {
+	if os.Getenv(fakecuda.Scenario) != "" {
 		t.Skip("in a child")
 	}
 	cudaPath, pythonPath := fakecuda.Libs(t)
@@ -37,44 +36,14 @@ func TestFakeCUDA(t *testing.T) {
 		{"gputests", "TestGPUMemory|TestGPUSgemm"},
 	} {
 		t.Run(scenario.name, func(t *testing.T) {
-			logFile := filepath.Join(t.TempDir(), "fake.log")
-			cmd := exec.Command(os.Args[0], "-test.run=^("+scenario.run+")$", "-test.v", "-test.count=1")
-			cmd.Env = append(os.Environ(),
-				"VATGPU_FAKE_SCENARIO="+scenario.name,
-				"VATGPU_CUDA_PATH="+cudaPath,
-				"PYTHONPATH="+pythonPath,
-				"FAKE_LOG="+logFile,
-			)
-			if scenario.name == "nodevice" {
-				cmd.Env = append(cmd.Env, "FAKE_NO_DEVICE=1")
-			}
-			if how, ok := strings.CutPrefix(scenario.name, "capture-"); ok && how != "graphsoff" {
-				cmd.Env = append(cmd.Env, "FAKE_CAPTURE_FAIL="+how)
-			}
-			// Graphs on, whatever this process was started with, except
-			// where the scenario turns them off.
-			if scenario.name == "capture-graphsoff" {
-				cmd.Env = append(cmd.Env, "VATGPU_GRAPHS=off")
-			} else {
-				cmd.Env = append(cmd.Env, "VATGPU_GRAPHS=on")
-			}
-			out, err := cmd.CombinedOutput()
-			passed := err == nil && !strings.Contains(string(out), "--- SKIP")
-			for _, test := range strings.Split(scenario.run, "|") {
-				passed = passed && strings.Contains(string(out), "--- PASS: "+test+" ")
-			}
-			if !passed {
-				log, _ := os.ReadFile(logFile)
-				t.Fatalf("child: %v\n%s\nfake log:\n%s", err, out, log)
-			}
-			t.Logf("child:\n%s", out)
+			fakecuda.RunChild(t, cudaPath, pythonPath, scenario.name, scenario.run)
 		})
 	}
 }
 
 // TestFakeCUDAChild is the child of TestFakeCUDA; alone it skips.
 func TestFakeCUDAChild(t *testing.T) {
-	switch os.Getenv("VATGPU_FAKE_SCENARIO") {
+	switch os.Getenv(fakecuda.Scenario) {
 	case "device":
 		fakeDevice(t)
 	case "nodevice":

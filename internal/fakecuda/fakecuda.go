@@ -107,3 +107,48 @@ func CountLog(t testing.TB, line string) int {
 	}
 	return n
 }
+
+// Scenario is the environment variable that tells a child process which
+// scenario it runs.
+const Scenario = "VATGPU_FAKE_SCENARIO"
+
+// RunChild runs the tests run (a -test.run alternation of top-level test
+// names) of the current test binary in a child process on the fake
+// libraries at cudaPath and pythonPath (see Libs), with Scenario set to
+// scenario, FAKE_LOG to a fresh log file and env added, and fails t unless
+// every one of those tests passes (a skip is a failure). A scenario named
+// "nodevice" sets FAKE_NO_DEVICE, "capture-HOW" sets FAKE_CAPTURE_FAIL=HOW
+// (but "capture-graphsoff" VATGPU_GRAPHS=off instead); graphs are on
+// otherwise, whatever the parent was started with.
+func RunChild(t *testing.T, cudaPath, pythonPath, scenario, run string) {
+	t.Helper()
+	logFile := filepath.Join(t.TempDir(), "fake.log")
+	cmd := exec.Command(os.Args[0], "-test.run=^("+run+")$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(),
+		Scenario+"="+scenario,
+		"VATGPU_CUDA_PATH="+cudaPath,
+		"PYTHONPATH="+pythonPath,
+		"FAKE_LOG="+logFile,
+	)
+	if scenario == "nodevice" {
+		cmd.Env = append(cmd.Env, "FAKE_NO_DEVICE=1")
+	}
+	if how, ok := strings.CutPrefix(scenario, "capture-"); ok && how != "graphsoff" {
+		cmd.Env = append(cmd.Env, "FAKE_CAPTURE_FAIL="+how)
+	}
+	if scenario == "capture-graphsoff" {
+		cmd.Env = append(cmd.Env, "VATGPU_GRAPHS=off")
+	} else {
+		cmd.Env = append(cmd.Env, "VATGPU_GRAPHS=on")
+	}
+	out, err := cmd.CombinedOutput()
+	passed := err == nil && !strings.Contains(string(out), "--- SKIP")
+	for _, test := range strings.Split(run, "|") {
+		passed = passed && strings.Contains(string(out), "--- PASS: "+test+" ")
+	}
+	if !passed {
+		log, _ := os.ReadFile(logFile)
+		t.Fatalf("child: %v\n%s\nfake log:\n%s", err, out, log)
+	}
+	t.Logf("child:\n%s", out)
+}
