@@ -18,17 +18,7 @@ func TestTrainingLearns(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Epochs, cfg.Batch, cfg.VAT = 2, 32, true
-	r, err := OpenRun(RunOptions{Config: cfg, Limit: 1000, Backend: layers.NewCPU(0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var stats []EpochStats
-	_, acc, err := r.Train(nil, func(es EpochStats) error { stats = append(stats, es); return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, last := stats[0], stats[len(stats)-1]
+	first, last, acc := trainEpochs(t, cfg, 1000)
 	t.Logf("loss %.4f -> %.4f, cross-entropy %.4f -> %.4f, test accuracy %.4f -> %.4f", first.Loss, last.Loss, first.CE, last.CE, first.TestAcc, acc)
 	if !(last.Loss < 0.7*first.Loss) {
 		t.Errorf("loss %.4f then %.4f: did not fall by 30%%", first.Loss, last.Loss)
@@ -54,17 +44,7 @@ func TestMLPLearns(t *testing.T) {
 	}
 	cfg, _ := PresetConfig("vat-mnist-100")
 	cfg.Epochs, cfg.StepsPerEpoch, cfg.Validation, cfg.ULBatch = 2, 15, 200, 100
-	r, err := OpenRun(RunOptions{Config: cfg, Limit: 2000, Backend: layers.NewCPU(0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var stats []EpochStats
-	_, acc, err := r.Train(nil, func(es EpochStats) error { stats = append(stats, es); return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, last := stats[0], stats[len(stats)-1]
+	first, last, acc := trainEpochs(t, cfg, 2000)
 	t.Logf("cross-entropy %.4f -> %.4f, vat %.4f -> %.4f, validation accuracy %.4f -> %.4f, test accuracy %.4f -> %.4f",
 		first.CE, last.CE, first.VAT, last.VAT, first.ValAcc, last.ValAcc, first.TestAcc, acc)
 	if !(last.CE < 0.7*first.CE) {
@@ -73,4 +53,21 @@ func TestMLPLearns(t *testing.T) {
 	if !(last.ValAcc > 0.6 && acc > 0.6) {
 		t.Errorf("validation accuracy %.4f, test accuracy %.4f, want > 0.6 (chance 0.1)", last.ValAcc, acc)
 	}
+}
+
+// trainEpochs trains cfg on the first limit MNIST images on the CPU and
+// returns the first and last epochs' statistics and the finish accuracy.
+func trainEpochs(t *testing.T, cfg Config, limit int) (first, last EpochStats, acc float64) {
+	t.Helper()
+	r, err := OpenRun(RunOptions{Config: cfg, Limit: limit, Backend: layers.NewCPU(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var stats []EpochStats
+	_, acc, err = r.Train(nil, func(es EpochStats) error { stats = append(stats, es); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stats[0], stats[len(stats)-1], acc
 }
