@@ -1,6 +1,9 @@
 package gemm
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Copy sets C = A for m×n matrices stored row-major with row strides lda
 // and ldc (im2col's rows of patches).
@@ -42,11 +45,12 @@ func ReLUMask(dx, dy, y []float32) {
 		return
 	}
 	for i, v := range y {
-		if v > 0 {
-			dx[i] = dy[i]
-		} else {
-			dx[i] = 0
-		}
+		// Branch-free (a branch mispredicts on ReLU's random signs): with
+		// s the bits of v, v > 0 exactly when 1 <= s <= 0x7f800000
+		// (positive, finite or +Inf, not NaN), that is when s-1 <
+		// 0x7f800000, which the top bit of the 64-bit difference tells.
+		keep := (uint64(math.Float32bits(v)-1) - 0x7f800000) >> 63
+		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & uint32(-keep))
 	}
 }
 
