@@ -54,8 +54,11 @@ gpu/kernels.ptx: kernels.cu
 bench: data build
 	./$(BIN) bench
 
+# Debian's PyTorch calls whatever libblas.so.3 the system provides: the
+# reference BLAS unless OpenBLAS is installed, which takes that name over. The
+# peer is measured with OpenBLAS, so that its dense layers are not handicapped.
 peer-deps:
-	@$(PYTHON) -c 'import torch' 2>/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-torch; }
+	@$(PYTHON) -c 'import torch' 2>/dev/null && [ -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ] || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-torch libopenblas0-pthread; }
 
 # vatgpu and the PyTorch peer, one after the other on this machine.
 bench-peer: data build peer-deps
