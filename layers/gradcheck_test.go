@@ -487,3 +487,36 @@ func TestReLUBackwardSpecialValues(t *testing.T) {
 		}
 	}
 }
+
+// TestSumRows: sumRows gives the one-row-at-a-time loop's sums bit for bit
+// (each row summed from zero in index order, then added), for row counts
+// with and without a remainder of eight, on values whose sums depend on the
+// order of the additions.
+func TestSumRows(t *testing.T) {
+	for _, rows := range []int{1, 7, 8, 9, 32, 35} {
+		n := 577
+		src := make([]float32, rows*n)
+		r := Rand{Seed: uint64(rows), Tensor: 99}
+		r.Normal(src, 0)
+		for i := range src {
+			src[i] *= float32(1 + i%13*1000) // magnitudes apart, so order shows
+		}
+		want := make([]float32, rows)
+		got := make([]float32, rows)
+		for k := range want {
+			want[k] = 1000.37 * float32(k+1) / 3 // a partial sum, not a round number
+			got[k] = want[k]
+			var s float32
+			for _, v := range src[k*n : (k+1)*n] {
+				s += v
+			}
+			want[k] += s
+		}
+		sumRows(got, src, rows, n)
+		for k := range want {
+			if math.Float32bits(got[k]) != math.Float32bits(want[k]) {
+				t.Errorf("rows %d: row %d: got %v, want %v", rows, k, got[k], want[k])
+			}
+		}
+	}
+}
