@@ -249,9 +249,7 @@ func (c *CPU) ConvForward(yb, xb, wb, bb Buf, s ConvShape) {
 		for i := lo; i < hi; i++ {
 			im2col(col, x[i*in:], s)
 			yi := y[i*s.K*ohw : (i+1)*s.K*ohw]
-			for k := 0; k < s.K; k++ {
-				fill(yi[k*ohw:(k+1)*ohw], bias[k])
-			}
+			gemm.FillRows(s.K, ohw, bias, yi, ohw)
 			gemm.Sgemm(false, false, s.K, ohw, crs, 1, w, crs, col, ohw, 1, yi, ohw)
 		}
 	})
@@ -431,18 +429,6 @@ func poolBackwardRows(dx, x, dy []float32, w int) {
 		d0[2*j+1] = math.Float32frombits(gb & kb)
 		d1[2*j] = math.Float32frombits(gb & kc)
 		d1[2*j+1] = math.Float32frombits(gb & kd)
-	}
-}
-
-// fill sets every element of v to x, doubling the filled prefix with copy
-// (memmove's vector loop) rather than storing one float at a time.
-func fill(v []float32, x float32) {
-	if len(v) == 0 {
-		return
-	}
-	v[0] = x
-	for n := 1; n < len(v); n *= 2 {
-		copy(v[n:], v[:n])
 	}
 }
 

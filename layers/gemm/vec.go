@@ -20,6 +20,30 @@ func Copy(m, n int, a []float32, lda int, c []float32, ldc int) {
 	}
 }
 
+// FillRows sets every element of row i of the m×n matrix c (row stride
+// ldc) to v[i], for i < m: a convolution's bias, one value per output
+// channel, before the product is added to it.
+func FillRows(m, n int, v []float32, c []float32, ldc int) {
+	if m < 0 || n < 0 {
+		panic("gemm: FillRows: negative dimension")
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if len(v) < m || ldc < n || len(c) < (m-1)*ldc+n {
+		panic(fmt.Sprintf("gemm: FillRows: %d values, stride %d or slice of %d too short for %d×%d", len(v), ldc, len(c), m, n))
+	}
+	if fillKernel(m, n, v, c, ldc) {
+		return
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		for j := range row {
+			row[j] = v[i]
+		}
+	}
+}
+
 // ReLU sets y[i] = max(x[i], 0) with Go's max: a NaN stays NaN and -0
 // becomes +0. y and x have the same length and may be the same slice.
 func ReLU(y, x []float32) {

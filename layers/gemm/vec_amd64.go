@@ -10,6 +10,9 @@ package gemm
 func copyAVX512(m, n int, a *float32, lda int, c *float32, ldc int)
 
 //go:noescape
+func fillAVX512(m, n int, v *float32, c *float32, ldc int)
+
+//go:noescape
 func reluAVX512(n int, y, x *float32)
 
 //go:noescape
@@ -20,6 +23,14 @@ func copyKernel(m, n int, a []float32, lda int, c []float32, ldc int) bool {
 		return false
 	}
 	copyAVX512(m, n, &a[0], lda, &c[0], ldc)
+	return true
+}
+
+func fillKernel(m, n int, v []float32, c []float32, ldc int) bool {
+	if !hasAddAVX512 {
+		return false
+	}
+	fillAVX512(m, n, &v[0], &c[0], ldc)
 	return true
 }
 

@@ -49,6 +49,48 @@ cnext:
 	VZEROUPPER
 	RET
 
+// func fillAVX512(m, n int, v *float32, c *float32, ldc int)
+TEXT ·fillAVX512(SB), NOSPLIT, $0-40
+	MOVQ m+0(FP), R11
+	MOVQ n+8(FP), DX
+	MOVQ v+16(FP), SI
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), R9
+	SHLQ $2, R9
+	MOVQ DX, CX
+	ANDQ $15, CX         // tail columns
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1         // their mask
+	SHRQ $4, DX          // full 16-column chunks
+
+frow:
+	VBROADCASTSS (SI), Z0 // this row's value in all 16 lanes
+	MOVQ DI, R13
+	MOVQ DX, R14
+	TESTQ R14, R14
+	JZ ftail
+
+ffull:
+	VMOVUPS Z0, (R13)
+	ADDQ $64, R13
+	DECQ R14
+	JNZ ffull
+
+ftail:
+	TESTQ CX, CX
+	JZ fnext
+	VMOVUPS Z0, K1, (R13)
+
+fnext:
+	ADDQ $4, SI
+	ADDQ R9, DI
+	DECQ R11
+	JNZ frow
+	VZEROUPPER
+	RET
+
 // func reluAVX512(n int, y, x *float32)
 TEXT ·reluAVX512(SB), NOSPLIT, $0-24
 	MOVQ n+0(FP), DX

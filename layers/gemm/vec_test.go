@@ -81,10 +81,33 @@ func TestCopy(t *testing.T) {
 	}
 }
 
+// TestFillRows checks FillRows against the plain loop over widths around
+// the 16-lane chunks and strides wider than the rows, padding untouched.
+func TestFillRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	for _, n := range []int{1, 7, 15, 16, 17, 33, 576, 676} {
+		for _, m := range []int{1, 3, 32} {
+			ldc := n + r.IntN(5)
+			v := vecInput(r, m)
+			c := vecInput(r, (m-1)*ldc+n+3)
+			want := append([]float32(nil), c...)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					want[i*ldc+j] = v[i]
+				}
+			}
+			FillRows(m, n, v, c, ldc)
+			sameBits(t, "FillRows", c, want)
+		}
+	}
+}
+
 func TestVecPanics(t *testing.T) {
 	for _, f := range []func(){
 		func() { Copy(2, 3, make([]float32, 5), 3, make([]float32, 6), 3) },
 		func() { ReLU(make([]float32, 3), make([]float32, 4)) },
+		func() { FillRows(3, 2, make([]float32, 2), make([]float32, 6), 2) },
+		func() { FillRows(2, 3, make([]float32, 2), make([]float32, 5), 3) },
 		func() { ReLUMask(make([]float32, 3), make([]float32, 3), make([]float32, 4)) },
 	} {
 		func() {
