@@ -215,19 +215,10 @@ func im2col(col, x []float32, s ConvShape) {
 	}
 }
 
-// col2im adds the patch matrix col back into one C×H×W image gradient dx,
-// which it first zeroes.
+// col2im adds the patch matrix col back into one C×H×W image gradient dx
+// (gemm.Col2Im), overwriting dx.
 func col2im(dx, col []float32, s ConvShape) {
-	oh, ow := s.OH(), s.OW()
-	clear(dx[:s.C*s.H*s.W])
-	for ch := 0; ch < s.C; ch++ {
-		for r := 0; r < s.R; r++ {
-			for q := 0; q < s.S; q++ {
-				// dx[ch, r+y, q+x] += col[ch, r, q, y, x] for all y, x.
-				gemm.Add(oh, ow, col[((ch*s.R+r)*s.S+q)*oh*ow:], ow, dx[(ch*s.H+r)*s.W+q:], s.W)
-			}
-		}
-	}
+	gemm.Col2Im(dx, col, s.C, s.H, s.W, s.R, s.S)
 }
 
 func checkLen(op string, b []float32, n int) {
