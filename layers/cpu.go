@@ -388,53 +388,9 @@ func (c *CPU) MaxPoolBackward(dxb, dyb, xb, yb Buf, s PoolShape) {
 	c.parallel(s.N*s.C, 32, func(lo, hi, _ int) {
 		for p := lo; p < hi; p++ {
 			xp, dxp, dyp := x[p*s.H*s.W:(p+1)*s.H*s.W], dx[p*s.H*s.W:(p+1)*s.H*s.W], dy[p*oh*ow:(p+1)*oh*ow]
-			for i := 0; i < oh; i++ {
-				poolBackwardRows(dxp[2*i*s.W:(2*i+2)*s.W], xp[2*i*s.W:(2*i+2)*s.W], dyp[i*ow:(i+1)*ow], s.W)
-			}
+			gemm.MaxPool2Backward(dxp, xp, dyp, oh, s.W)
 		}
 	})
-}
-
-// poolBackwardRows routes the gradients dy of one row of 2×2 windows to
-// the first maximum of each window of x (two rows of w, row-major order),
-// dx of the other three set to +0. It has no data-dependent branch: the
-// winner is chosen by masks, since ReLU's outputs (many zero ties, random
-// signs) make branches mispredict.
-func poolBackwardRows(dx, x, dy []float32, w int) {
-	x0, x1 := x[:w], x[w:2*w]
-	d0, d1 := dx[:w], dx[w:2*w]
-	for j, g := range dy[:w/2] {
-		a, b, c, d := x0[2*j], x0[2*j+1], x1[2*j], x1[2*j+1]
-		// m is the running maximum; the k masks say which element holds it.
-		kb := mask(b > a)
-		m := sel(kb, b, a)
-		kc := mask(c > m)
-		m = sel(kc, c, m)
-		kd := mask(d > m)
-		// The winner: d if kd, else c if kc, else b if kb, else a.
-		kc &^= kd
-		kb &^= kc | kd
-		ka := ^(kb | kc | kd)
-		gb := math.Float32bits(g)
-		d0[2*j] = math.Float32frombits(gb & ka)
-		d0[2*j+1] = math.Float32frombits(gb & kb)
-		d1[2*j] = math.Float32frombits(gb & kc)
-		d1[2*j+1] = math.Float32frombits(gb & kd)
-	}
-}
-
-// mask returns all ones for true, zero for false.
-func mask(b bool) uint32 {
-	var m uint32
-	if b {
-		m = 1
-	}
-	return -m
-}
-
-// sel returns x where k is all ones, y where it is zero.
-func sel(k uint32, x, y float32) float32 {
-	return math.Float32frombits(math.Float32bits(x)&k | math.Float32bits(y)&^k)
 }
 
 // dropoutMask applies the mask of stream r at step to n elements:

@@ -1,0 +1,25 @@
+//go:build amd64 && !purego
+
+package gemm
+
+// poolBackwardAVX512 is MaxPool2Backward (pool_amd64.s): 16 windows at a
+// time, their elements split into the four corners by permutes, the same
+// comparisons as poolBackwardRows' as masks, and the gradients put back
+// in place by permutes. tail holds the masks of the last, partial chunk of
+// each row: its windows, and its elements in lanes 0-15 and 16-31.
+//
+//go:noescape
+func poolBackwardAVX512(dx, x, dy *float32, rows, w int, tail *[3]uint32)
+
+func poolBackwardKernel(dx, x, dy []float32, rows, w int) bool {
+	if !hasAddAVX512 {
+		return false
+	}
+	nw := (w / 2) % 16 // windows in the last chunk
+	var tail [3]uint32
+	tail[0] = 1<<nw - 1
+	tail[1] = 1<<min(2*nw, 16) - 1
+	tail[2] = 1<<max(2*nw-16, 0) - 1
+	poolBackwardAVX512(&dx[0], &x[0], &dy[0], rows, w, &tail)
+	return true
+}
