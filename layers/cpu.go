@@ -369,13 +369,7 @@ func (c *CPU) MaxPoolForward(yb, xb Buf, s PoolShape) {
 	oh, ow := s.H/2, s.W/2
 	c.parallel(s.N*s.C, 32, func(lo, hi, _ int) {
 		for p := lo; p < hi; p++ {
-			xp, yp := x[p*s.H*s.W:], y[p*oh*ow:]
-			for i := 0; i < oh; i++ {
-				r0, r1 := xp[2*i*s.W:], xp[(2*i+1)*s.W:]
-				for j := 0; j < ow; j++ {
-					yp[i*ow+j] = max(r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1])
-				}
-			}
+			gemm.MaxPool2(y[p*oh*ow:(p+1)*oh*ow], x[p*s.H*s.W:(p+1)*s.H*s.W], oh, s.W)
 		}
 	})
 }

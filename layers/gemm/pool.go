@@ -5,6 +5,29 @@ import (
 	"math"
 )
 
+// MaxPool2 is 2×2 max-pooling (stride 2) over rows pairs of rows: x is
+// 2·rows × w, row-major, and y[i, j] = max(x[2i, 2j], x[2i, 2j+1],
+// x[2i+1, 2j], x[2i+1, 2j+1]) with Go's max (a NaN wins, +0 beats -0), for
+// j < w/2, bit for bit as the compiler's max computes it.
+func MaxPool2(y, x []float32, rows, w int) {
+	if rows < 0 || w < 0 {
+		panic("gemm: MaxPool2: negative dimension")
+	}
+	if len(y) < rows*(w/2) || len(x) < 2*rows*w {
+		panic(fmt.Sprintf("gemm: MaxPool2: slices of %d and %d for %d rows of %d", len(y), len(x), rows, w))
+	}
+	if rows == 0 || w < 2 || poolKernel(y, x, rows, w) {
+		return
+	}
+	ow := w / 2
+	for i := 0; i < rows; i++ {
+		r0, r1, yi := x[2*i*w:], x[(2*i+1)*w:], y[i*ow:(i+1)*ow]
+		for j := range yi {
+			yi[j] = max(r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1])
+		}
+	}
+}
+
 // MaxPool2Backward is the backward of 2×2 max-pooling (stride 2) over rows
 // pairs of rows: x and dx are 2·rows × w, row-major, dy is rows × w/2. The
 // gradient dy of each window goes to the first maximum of its x, in the

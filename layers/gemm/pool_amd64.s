@@ -76,6 +76,102 @@ DATA ·poolHi+56(SB)/4, $15
 DATA ·poolHi+60(SB)/4, $31
 GLOBL ·poolHi(SB), RODATA|NOPTR, $64
 
+DATA ·poolSign+0(SB)/4, $0x80000000
+GLOBL ·poolSign(SB), RODATA|NOPTR, $4
+
+// One step of Go's max in the negated domain: Z9 = acc, V = -v;
+// t1 = min(acc, V) (VMINPS returns its second source V when either is NaN
+// or both are zeros, as MINSS), t2 = min(t1, acc), acc = t1 | t2.
+#define MAXSTEP(V) \
+	VMINPS V, Z9, Z10 \
+	VMINPS Z9, Z10, Z11 \
+	VPORD Z10, Z11, Z9
+
+// One chunk of 16 windows of MaxPool2: x's rows at AX and BX, y at CX;
+// K1 the windows, K2 and K3 the elements (lanes 0-15, 16-31). The corners
+// are negated (Z24 holds the sign bit) before the steps and the result
+// after.
+#define POOLFWD \
+	VMOVUPS.Z (AX), K2, Z0 \
+	VMOVUPS.Z 64(AX), K3, Z1 \
+	VMOVUPS.Z (BX), K2, Z2 \
+	VMOVUPS.Z 64(BX), K3, Z3 \
+	VMOVAPS Z20, Z5 \
+	VPERMI2PS Z1, Z0, Z5 \
+	VMOVAPS Z21, Z6 \
+	VPERMI2PS Z1, Z0, Z6 \
+	VMOVAPS Z20, Z7 \
+	VPERMI2PS Z3, Z2, Z7 \
+	VMOVAPS Z21, Z8 \
+	VPERMI2PS Z3, Z2, Z8 \
+	VPXORD Z24, Z5, Z9 \
+	VPXORD Z24, Z6, Z6 \
+	VPXORD Z24, Z7, Z7 \
+	VPXORD Z24, Z8, Z8 \
+	MAXSTEP(Z6) \
+	MAXSTEP(Z7) \
+	MAXSTEP(Z8) \
+	VPXORD Z24, Z9, Z9 \
+	VMOVUPS Z9, K1, (CX)
+
+// func poolAVX512(y, x *float32, rows, w int, tail *[3]uint32)
+//
+// DI y, SI x, R9 a row of x in bytes, R15 a row of y in bytes, R11 full
+// chunks per row, R12 windows in the last chunk, R10 its masks, R8 the
+// chunks left; AX and BX x's two rows, CX y's row.
+TEXT ·poolAVX512(SB), NOSPLIT, $0-40
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ w+24(FP), R9
+	MOVQ tail+32(FP), R10
+	VMOVUPS ·poolEven(SB), Z20
+	VMOVUPS ·poolOdd(SB), Z21
+	VPBROADCASTD ·poolSign(SB), Z24
+	MOVQ R9, R11
+	SHRQ $5, R11
+	MOVQ R9, R12
+	SHRQ $1, R12
+	ANDQ $15, R12
+	SHLQ $2, R9
+	MOVQ R9, R15
+	SHRQ $1, R15
+	ANDQ $-4, R15
+
+frow:
+	MOVQ SI, AX
+	LEAQ (SI)(R9*1), BX
+	MOVQ DI, CX
+	MOVQ R11, R8
+	TESTQ R8, R8
+	JZ ftail
+	KXNORW K1, K1, K1
+	KXNORW K2, K2, K2
+	KXNORW K3, K3, K3
+
+ffull:
+	POOLFWD
+	ADDQ $128, AX
+	ADDQ $128, BX
+	ADDQ $64, CX
+	DECQ R8
+	JNZ ffull
+
+ftail:
+	TESTQ R12, R12
+	JZ fnext
+	KMOVW (R10), K1
+	KMOVW 4(R10), K2
+	KMOVW 8(R10), K3
+	POOLFWD
+
+fnext:
+	LEAQ (SI)(R9*2), SI
+	ADDQ R15, DI
+	DECQ rows+16(FP)
+	JNZ frow
+	VZEROUPPER
+	RET
+
 // One chunk of 16 windows: x's rows at AX and BX, dy at R14, dx's rows at
 // CX and R13; K1 the windows, K2 and K3 the elements (lanes 0-15, 16-31).
 // The comparisons are poolBackwardRows': GT_OQ (0x1e) is false when
