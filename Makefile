@@ -58,7 +58,7 @@ bench: data build
 # reference BLAS unless OpenBLAS is installed, which takes that name over. The
 # peer is measured with OpenBLAS, so that its dense layers are not handicapped.
 peer-deps:
-	@$(PYTHON) -c 'import torch' 2>/dev/null && [ -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ] || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-torch libopenblas0-pthread; }
+	@$(PYTHON) -c 'import torch' 2>/dev/null && ls /usr/lib/*/openblas-pthread/libblas.so.3 >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-torch libopenblas0-pthread; }
 
 # vatgpu and the PyTorch peer, one after the other on this machine.
 bench-peer: data build peer-deps
