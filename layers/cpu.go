@@ -630,15 +630,9 @@ func (c *CPU) Adadelta(pb, gb, ab, db Buf, lr, rho, eps float32) {
 	if len(g) != len(p) || len(a) != len(p) || len(da) != len(p) {
 		panic("layers: adadelta: buffers of different lengths")
 	}
+	rest := 1 - rho
 	c.parallel(len(p), 1<<14, func(lo, hi, _ int) {
-		for i := lo; i < hi; i++ {
-			gi := g[i]
-			ai := rho*a[i] + (1-rho)*gi*gi
-			u := gi * (sqrt32(da[i]+eps) / sqrt32(ai+eps))
-			p[i] -= lr * u
-			a[i] = ai
-			da[i] = rho*da[i] + (1-rho)*u*u
-		}
+		gemm.Adadelta(p[lo:hi], g[lo:hi], a[lo:hi], da[lo:hi], lr, rho, rest, eps)
 	})
 }
 
@@ -672,19 +666,11 @@ func (c *CPU) Adam(pb, gb, mb, vb Buf, lr, beta1, beta2, eps float32) {
 		panic("layers: adam: buffers of different lengths")
 	}
 	lrT := AdamCorrection(lr, beta1, beta2, c.step)
+	rest1, rest2 := 1-beta1, 1-beta2
 	c.parallel(len(p), 1<<14, func(lo, hi, _ int) {
-		for i := lo; i < hi; i++ {
-			gi := g[i]
-			mi := beta1*m[i] + (1-beta1)*gi
-			vi := beta2*v[i] + (1-beta2)*gi*gi
-			p[i] -= lrT * mi / (sqrt32(vi) + eps)
-			m[i], v[i] = mi, vi
-		}
+		gemm.Adam(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], lrT, beta1, beta2, rest1, rest2, eps)
 	})
 }
-
-// sqrt32 is the correctly rounded float32 square root, as CUDA's sqrtf.
-func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
 
 // bnChunk is how many features (columns) one goroutine normalises at a
 // time: the rows of a chunk are read row by row (cache lines hold 16

@@ -7,39 +7,46 @@ import (
 	"github.com/vatgpu/vatgpu/layers"
 )
 
-// BenchmarkStep times one training step of the seed model at batch 128 on
-// the CPU backend, without and with VAT, and reports images/s and GFLOP/s
-// (counted by Flops).
+// BenchmarkStep times one training step of the seed model and of the papers'
+// MLPs (mlp-semi, mlp-sup) at batch 128 on the CPU backend, without and with
+// VAT, and reports images/s and GFLOP/s (counted by Flops).
 func BenchmarkStep(b *testing.B) {
-	for _, c := range []struct {
-		name string
-		vat  bool
-	}{{"plain", false}, {"vat", true}} {
-		b.Run(c.name, func(b *testing.B) {
-			cfg := DefaultConfig()
-			cfg.VAT = c.vat
-			train := randomSet(4*cfg.Batch, 1)
-			t, err := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil)
-			if err != nil {
-				b.Fatal(err)
+	for _, net := range layers.Nets[:3] { // mlp-tpami times as mlp-sup plus its noise
+		for _, c := range []struct {
+			name string
+			vat  bool
+		}{{"plain", false}, {"vat", true}} {
+			name := c.name // the seed CNN keeps the names Step/plain and Step/vat
+			if net != layers.SeedCNN {
+				name = net.Name + "-" + c.name
 			}
-			defer t.Free()
-			t.order()
-			t.TrainStep(0) // warm-up: buffers and packing scratch
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				t.TrainStep(i % 4)
-			}
-			b.StopTimer()
-			plain, withVAT := Flops(layers.SeedCNN, cfg.Batch, cfg.IP)
-			flops := plain
-			if c.vat {
-				flops = withVAT
-			}
-			s := b.Elapsed().Seconds()
-			b.ReportMetric(float64(b.N*cfg.Batch)/s, "images/s")
-			b.ReportMetric(float64(flops)*float64(b.N)/s/1e9, "GFLOP/s")
-		})
+			b.Run(name, func(b *testing.B) {
+				cfg := DefaultConfig()
+				cfg.Net = net.Name
+				cfg.VAT = c.vat
+				train := randomSet(4*cfg.Batch, 1)
+				t, err := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer t.Free()
+				t.order()
+				t.TrainStep(0) // warm-up: buffers and packing scratch
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					t.TrainStep(i % 4)
+				}
+				b.StopTimer()
+				plain, withVAT := Flops(net, cfg.Batch, cfg.IP)
+				flops := plain
+				if c.vat {
+					flops = withVAT
+				}
+				s := b.Elapsed().Seconds()
+				b.ReportMetric(float64(b.N*cfg.Batch)/s, "images/s")
+				b.ReportMetric(float64(flops)*float64(b.N)/s/1e9, "GFLOP/s")
+			})
+		}
 	}
 }
 

@@ -476,7 +476,7 @@ func TestSgemmAllocs(t *testing.T) {
 }
 
 // benchShapes are the products of the MNIST CNN (batch 128, convolutions by
-// im2col per image), named after the layer and pass.
+// im2col per image) and of the papers' MLP, named after the layer and pass.
 var benchShapes = []struct {
 	name string
 	tc   gemmCase
@@ -492,6 +492,12 @@ var benchShapes = []struct {
 	{"dense2_fwd_NN_128x10x128", gemmCase{m: 128, n: 10, k: 128, alpha: 1, beta: 1}},
 	{"dense2_dW_TN_128x10x128", gemmCase{transA: true, m: 128, n: 10, k: 128, alpha: 1, beta: 1}},
 	{"dense2_dx_NT_128x128x10", gemmCase{transB: true, m: 128, n: 128, k: 10, alpha: 1, beta: 0}},
+	// The papers' MLPs (mlp-semi: 784-1200-1200-10) at batch 128.
+	{"mlp1_fwd_NN_128x1200x784", gemmCase{m: 128, n: 1200, k: 784, alpha: 1, beta: 1}},
+	{"mlp1_dW_TN_784x1200x128", gemmCase{transA: true, m: 784, n: 1200, k: 128, alpha: 1, beta: 1}},
+	{"mlp2_fwd_NN_128x1200x1200", gemmCase{m: 128, n: 1200, k: 1200, alpha: 1, beta: 1}},
+	{"mlp2_dW_TN_1200x1200x128", gemmCase{transA: true, m: 1200, n: 1200, k: 128, alpha: 1, beta: 1}},
+	{"mlp2_dx_NT_128x1200x1200", gemmCase{transB: true, m: 128, n: 1200, k: 1200, alpha: 1, beta: 0}},
 }
 
 // benchGemm times f on tc and reports GFLOP/s (2·m·n·k per call).
