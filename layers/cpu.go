@@ -703,22 +703,11 @@ func (c *CPU) BatchNormForward(yb, xb, gb, bb, mb, rb, rmb, rvb Buf, n, k int, e
 				rstd[j] = float32(1 / math.Sqrt(float64(runVar[j])+float64(eps)))
 			}
 		case BNBatch, BNBatchUpdate:
-			for i := 0; i < n; i++ {
-				row := x[i*k+lo : i*k+hi]
-				for j, e := range row {
-					s[j] += float64(e)
-				}
-			}
+			gemm.BNSums(s[:w], x[lo:], n, w, k)
 			for j := range w {
 				s[j] /= float64(n)
 			}
-			for i := 0; i < n; i++ {
-				row := x[i*k+lo : i*k+hi]
-				for j, e := range row {
-					d := float64(e) - s[j]
-					v[j] += float64(d * d) // rounded: no fused multiply-add
-				}
-			}
+			gemm.BNSquares(v[:w], x[lo:], s[:w], n, w, k)
 			for j := range w {
 				v[j] /= float64(n)
 				mean[lo+j] = float32(s[j])
@@ -739,12 +728,7 @@ func (c *CPU) BatchNormForward(yb, xb, gb, bb, mb, rb, rmb, rvb Buf, n, k int, e
 		default:
 			panic(fmt.Sprintf("layers: batch norm forward: unknown mode %d", mode))
 		}
-		for i := 0; i < n; i++ {
-			for j := lo; j < hi; j++ {
-				xh := (x[i*k+j] - mean[j]) * rstd[j]
-				y[i*k+j] = float32(gamma[j]*xh) + beta[j]
-			}
-		}
+		gemm.BNNormalize(y[lo:], x[lo:], mean[lo:hi], rstd[lo:hi], gamma[lo:hi], beta[lo:hi], n, w, k)
 	})
 }
 
@@ -769,14 +753,8 @@ func (c *CPU) BatchNormBackward(dxb, dgb, dbb, dyb, xb, gb, mb, rb Buf, n, k int
 	nf := float64(n)
 	c.parallel(k, bnChunk, func(lo, hi, _ int) {
 		var sdy, sdyx [bnChunk]float64
-		for i := 0; i < n; i++ {
-			for j := lo; j < hi; j++ {
-				xh := (x[i*k+j] - mean[j]) * rstd[j]
-				g := float64(dy[i*k+j])
-				sdy[j-lo] += g
-				sdyx[j-lo] += g * float64(xh) // exact: a product of two float32
-			}
-		}
+		w := hi - lo
+		gemm.BNGradSums(sdy[:w], sdyx[:w], dy[lo:], x[lo:], mean[lo:hi], rstd[lo:hi], n, w, k)
 		if dgamma != nil {
 			for j := lo; j < hi; j++ {
 				dgamma[j] += float32(sdyx[j-lo])
@@ -786,17 +764,14 @@ func (c *CPU) BatchNormBackward(dxb, dgb, dbb, dyb, xb, gb, mb, rb Buf, n, k int
 		if dx == nil {
 			return
 		}
+		if batch {
+			gemm.BNGradInput(dx[lo:], dy[lo:], x[lo:], mean[lo:hi], rstd[lo:hi], gamma[lo:hi], sdy[:w], sdyx[:w], nf, n, w, k)
+			return
+		}
 		for i := 0; i < n; i++ {
 			for j := lo; j < hi; j++ {
 				gr := float64(gamma[j]) * float64(rstd[j]) // exact
-				g := float64(dy[i*k+j])
-				if !batch {
-					dx[i*k+j] = float32(gr * g)
-					continue
-				}
-				xh := (x[i*k+j] - mean[j]) * rstd[j]
-				t := nf*g - sdy[j-lo] - float64(float64(xh)*sdyx[j-lo])
-				dx[i*k+j] = float32(gr / nf * t)
+				dx[i*k+j] = float32(gr * float64(dy[i*k+j]))
 			}
 		}
 	})

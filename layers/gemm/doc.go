@@ -27,7 +27,9 @@
 // around it, in AVX-512 where the processor has it and in Go elsewhere:
 // the convolution's im2col and col2im (Copy, Col2Im, Add), its bias fill
 // (FillRows), ReLU (ReLU, ReLUMask), 2×2 max-pooling (MaxPool2,
-// MaxPool2Backward) and the optimisers' updates (Adadelta, Adam). Each
+// MaxPool2Backward), batch normalisation's sums and passes (BNSums,
+// BNSquares, BNNormalize, BNGradSums, BNGradInput) and the optimisers'
+// updates (Adadelta, Adam). Each
 // gives the same bits on both paths, signed zeros included, so a machine
 // without AVX-512 trains the same model; only where two different NaNs meet
 // in one operation (Add, Col2Im, the optimisers) may the payload of the

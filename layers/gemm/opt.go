@@ -22,14 +22,7 @@ func Adadelta(p, g, a, d []float32, lr, rho, rest, eps float32) {
 	if len(p) == 0 || adadeltaKernel(p, g, a, d, lr, rho, rest, eps) {
 		return
 	}
-	for i := range p {
-		gi := g[i]
-		ai := float32(rho*a[i]) + float32(float32(rest*gi)*gi)
-		u := gi * (sqrt32(d[i]+eps) / sqrt32(ai+eps))
-		p[i] -= float32(lr * u)
-		a[i] = ai
-		d[i] = float32(rho*d[i]) + float32(float32(rest*u)*u)
-	}
+	adadeltaGo(p, g, a, d, lr, rho, rest, eps)
 }
 
 // Adam applies one Adam update to the parameters p with gradients g and
@@ -47,13 +40,7 @@ func Adam(p, g, m, v []float32, lrT, beta1, beta2, rest1, rest2, eps float32) {
 	if len(p) == 0 || adamKernel(p, g, m, v, lrT, beta1, beta2, rest1, rest2, eps) {
 		return
 	}
-	for i := range p {
-		gi := g[i]
-		mi := float32(beta1*m[i]) + float32(rest1*gi)
-		vi := float32(beta2*v[i]) + float32(float32(rest2*gi)*gi)
-		p[i] -= float32(lrT*mi) / (sqrt32(vi) + eps)
-		m[i], v[i] = mi, vi
-	}
+	adamGo(p, g, m, v, lrT, beta1, beta2, rest1, rest2, eps)
 }
 
 // sqrt32 is the correctly rounded float32 square root (VSQRTPS, CUDA's
@@ -65,5 +52,28 @@ func checkSame(op string, n ...int) {
 		if k != n[0] {
 			panic(fmt.Sprintf("gemm: %s: slices of lengths %v", op, n))
 		}
+	}
+}
+
+// adadeltaGo is Adadelta in Go: the loop the AVX-512 path must match.
+func adadeltaGo(p, g, a, d []float32, lr, rho, rest, eps float32) {
+	for i := range p {
+		gi := g[i]
+		ai := float32(rho*a[i]) + float32(float32(rest*gi)*gi)
+		u := gi * (sqrt32(d[i]+eps) / sqrt32(ai+eps))
+		p[i] -= float32(lr * u)
+		a[i] = ai
+		d[i] = float32(rho*d[i]) + float32(float32(rest*u)*u)
+	}
+}
+
+// adamGo is Adam in Go: the loop the AVX-512 path must match.
+func adamGo(p, g, m, v []float32, lrT, beta1, beta2, rest1, rest2, eps float32) {
+	for i := range p {
+		gi := g[i]
+		mi := float32(beta1*m[i]) + float32(rest1*gi)
+		vi := float32(beta2*v[i]) + float32(float32(rest2*gi)*gi)
+		p[i] -= float32(lrT*mi) / (sqrt32(vi) + eps)
+		m[i], v[i] = mi, vi
 	}
 }

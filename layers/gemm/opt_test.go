@@ -6,29 +6,6 @@ import (
 	"testing"
 )
 
-// adadeltaLoop and adamLoop are the Go loops of Adadelta and Adam, which the
-// AVX-512 paths must match bit for bit.
-func adadeltaLoop(p, g, a, d []float32, lr, rho, rest, eps float32) {
-	for i := range p {
-		gi := g[i]
-		ai := float32(rho*a[i]) + float32(float32(rest*gi)*gi)
-		u := gi * (sqrt32(d[i]+eps) / sqrt32(ai+eps))
-		p[i] -= float32(lr * u)
-		a[i] = ai
-		d[i] = float32(rho*d[i]) + float32(float32(rest*u)*u)
-	}
-}
-
-func adamLoop(p, g, m, v []float32, lrT, beta1, beta2, rest1, rest2, eps float32) {
-	for i := range p {
-		gi := g[i]
-		mi := float32(beta1*m[i]) + float32(rest1*gi)
-		vi := float32(beta2*v[i]) + float32(float32(rest2*gi)*gi)
-		p[i] -= float32(lrT*mi) / (sqrt32(vi) + eps)
-		m[i], v[i] = mi, vi
-	}
-}
-
 // optInput returns n values for an optimiser's state: mostly ordinary
 // gradients and averages (averages of squares are >= 0), some tiny
 // (subnormal results) or huge (overflow to Inf), some special.
@@ -64,7 +41,8 @@ func sameBitsOrNaN(t *testing.T, what string, got, want []float32) {
 	}
 }
 
-// TestOptimisers checks Adadelta and Adam against their Go loops bit for
+// TestOptimisers checks Adadelta and Adam against their Go loops
+// (adadeltaGo, adamGo) bit for
 // bit, over lengths around the 16-lane chunks, ordinary, tiny, huge and
 // special values; an element past the length must stay untouched.
 func TestOptimisers(t *testing.T) {
@@ -75,7 +53,7 @@ func TestOptimisers(t *testing.T) {
 			p, g := optInput(r, n+1, false), optInput(r, n+1, false)
 			a, d := optInput(r, n+1, true), optInput(r, n+1, true)
 			wp, wa, wd := append([]float32(nil), p...), append([]float32(nil), a...), append([]float32(nil), d...)
-			adadeltaLoop(wp[:n], g[:n], wa[:n], wd[:n], lr, rho, rest, eps)
+			adadeltaGo(wp[:n], g[:n], wa[:n], wd[:n], lr, rho, rest, eps)
 			Adadelta(p[:n], g[:n], a[:n], d[:n], lr, rho, rest, eps)
 			sameBitsOrNaN(t, "Adadelta p", p, wp)
 			sameBitsOrNaN(t, "Adadelta a", a, wa)
@@ -83,7 +61,7 @@ func TestOptimisers(t *testing.T) {
 
 			m, v := optInput(r, n+1, false), optInput(r, n+1, true)
 			wp, wm, wv := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
-			adamLoop(wp[:n], g[:n], wm[:n], wv[:n], lr, rho, 0.999, rest, 1-0.999, eps)
+			adamGo(wp[:n], g[:n], wm[:n], wv[:n], lr, rho, 0.999, rest, 1-0.999, eps)
 			Adam(p[:n], g[:n], m[:n], v[:n], lr, rho, 0.999, rest, 1-0.999, eps)
 			sameBitsOrNaN(t, "Adam p", p, wp)
 			sameBitsOrNaN(t, "Adam m", m, wm)
