@@ -534,7 +534,13 @@ func (c *CPU) Entropy(hb, dlb, lb Buf, n, k int, scale float32) {
 	}
 }
 
-func (c *CPU) RandNormal(db Buf, n int, r Rand) { r.Normal(f32(db)[:n], c.step) }
+func (c *CPU) RandNormal(db Buf, n int, r Rand) {
+	d := f32(db)[:n]
+	step := c.step
+	c.parallel((n+3)/4, 4096, func(lo, hi, _ int) {
+		r.normalFrom(d[4*lo:min(4*hi, n)], uint32(lo), step)
+	})
+}
 
 // normFactors returns, for one row d, the factor f with normalise(d) = f*d
 // and, for NormL2, the norm ‖d‖₂.
@@ -784,13 +790,14 @@ func (c *CPU) AddNoise(yb, xb Buf, n int, std float32, r Rand) {
 	blocks := (n + 3) / 4
 	step := c.step
 	c.parallel(blocks, 4096, func(lo, hi, _ int) {
-		for b := lo; b < hi; b++ {
-			w := r.block(uint32(b), step)
-			z0, z1 := boxMuller(w[0], w[1])
-			z2, z3 := boxMuller(w[2], w[3])
-			z := [4]float32{z0, z1, z2, z3}
-			for j := 0; j < 4 && 4*b+j < n; j++ {
-				y[4*b+j] = x[4*b+j] + float32(std*z[j])
+		var z [4 * 64]float32
+		for b := lo; b < hi; b += 64 {
+			e := min(b+64, hi)
+			zs := z[:4*(e-b)]
+			r.normalFrom(zs, uint32(b), step)
+			ys, xs := y[4*b:min(4*e, n)], x[4*b:min(4*e, n)]
+			for i := range ys {
+				ys[i] = xs[i] + float32(std*zs[i])
 			}
 		}
 	})
