@@ -20,6 +20,7 @@ type CPU struct {
 	step    uint64
 	col     [][]float32 // per-worker im2col scratch
 	partial []float32   // per-chunk parameter-gradient partial sums
+	rowOffs map[[5]int][]int
 }
 
 // convChunk is the number of images whose filter gradients are summed
@@ -227,23 +228,70 @@ func checkLen(op string, b []float32, n int) {
 	}
 }
 
+// ConvForward computes each image's product W·patches + bias one of two
+// ways, with the same sums in the same order:
+//
+//   - im2col: the patch matrix copied out of the image, row (ch, r, q) being
+//     the OH×OW window at (r, q) of channel ch, and the product written to y;
+//   - in place, when the patch matrix is larger than the output (C·R·S > K,
+//     as in conv2): the output computed as wide as the image (rows of W, the
+//     last S-1 values junk), so that row (ch, r, q) of the patch matrix is
+//     the image itself from ch·H·W + r·W + q (gemm.SgemmRowsB); its valid
+//     columns are then copied to y.
 func (c *CPU) ConvForward(yb, xb, wb, bb Buf, s ConvShape) {
 	y, x, w, bias := f32(yb), f32(xb), f32(wb), f32(bb)
 	checkLen("conv forward: y", y, s.OutLen())
 	checkLen("conv forward: x", x, s.InLen())
 	checkLen("conv forward: w", w, s.WLen())
 	checkLen("conv forward: bias", bias, s.K)
-	crs, ohw, in := s.C*s.R*s.S, s.OH()*s.OW(), s.C*s.H*s.W
-	c.scratch(crs * ohw)
+	crs, oh, ow, in := s.C*s.R*s.S, s.OH(), s.OW(), s.C*s.H*s.W
+	if crs <= s.K {
+		c.scratch(crs * oh * ow)
+		c.parallel(s.N, 1, func(lo, hi, wk int) {
+			col := c.col[wk][:crs*oh*ow]
+			for i := lo; i < hi; i++ {
+				im2col(col, x[i*in:], s)
+				yi := y[i*s.K*oh*ow : (i+1)*s.K*oh*ow]
+				gemm.FillRows(s.K, oh*ow, bias, yi, oh*ow)
+				gemm.Sgemm(false, false, s.K, oh*ow, crs, 1, w, crs, col, oh*ow, 1, yi, oh*ow)
+			}
+		})
+		return
+	}
+	n := (oh-1)*s.W + ow // columns up to the last valid one
+	wide := oh * s.W     // a channel's stride in the wide output
+	offs := c.patchRows(s)
+	c.scratch(s.K * wide)
 	c.parallel(s.N, 1, func(lo, hi, wk int) {
-		col := c.col[wk][:crs*ohw]
+		t := c.col[wk][:s.K*wide]
 		for i := lo; i < hi; i++ {
-			im2col(col, x[i*in:], s)
-			yi := y[i*s.K*ohw : (i+1)*s.K*ohw]
-			gemm.FillRows(s.K, ohw, bias, yi, ohw)
-			gemm.Sgemm(false, false, s.K, ohw, crs, 1, w, crs, col, ohw, 1, yi, ohw)
+			gemm.FillRows(s.K, n, bias, t, wide)
+			gemm.SgemmRowsB(s.K, n, crs, w, crs, x[i*in:(i+1)*in], offs, t, wide)
+			gemm.Copy(s.K*oh, ow, t, s.W, y[i*s.K*oh*ow:], ow)
 		}
 	})
+}
+
+// patchRows returns where row (ch, r, q) of the patch matrix starts in an
+// image: ch·H·W + r·W + q (see ConvForward), kept per shape.
+func (c *CPU) patchRows(s ConvShape) []int {
+	key := [5]int{s.C, s.H, s.W, s.R, s.S}
+	if offs, ok := c.rowOffs[key]; ok {
+		return offs
+	}
+	offs := make([]int, 0, s.C*s.R*s.S)
+	for ch := 0; ch < s.C; ch++ {
+		for r := 0; r < s.R; r++ {
+			for q := 0; q < s.S; q++ {
+				offs = append(offs, (ch*s.H+r)*s.W+q)
+			}
+		}
+	}
+	if c.rowOffs == nil {
+		c.rowOffs = make(map[[5]int][]int)
+	}
+	c.rowOffs[key] = offs
+	return offs
 }
 
 func (c *CPU) ConvBackward(dxb, dwb, dbb, dyb, xb, wb Buf, s ConvShape) {

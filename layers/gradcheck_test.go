@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/vatgpu/vatgpu/layers/gemm"
 )
 
 // Finite-difference gradient checks of the CPU backend. Each op's forward
@@ -80,7 +82,9 @@ func buf(c *CPU, v []float32) Buf {
 func TestConvGradients(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 1))
 	c := NewCPU(2)
-	for _, s := range []ConvShape{{N: 2, C: 1, H: 6, W: 5, K: 3, R: 3, S: 3}, {N: 5, C: 3, H: 5, W: 6, K: 2, R: 3, S: 2}} {
+	// The first two read the patches in place (C·R·S > K), the third copies
+	// them out (im2col): see ConvForward.
+	for _, s := range []ConvShape{{N: 2, C: 1, H: 6, W: 5, K: 3, R: 3, S: 3}, {N: 5, C: 3, H: 5, W: 6, K: 2, R: 3, S: 2}, {N: 2, C: 1, H: 5, W: 6, K: 9, R: 3, S: 3}} {
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			x, w, b := randSlice(r, s.InLen(), 1), randSlice(r, s.WLen(), 1), randSlice(r, s.K, 1)
 			g := randSlice(r, s.OutLen(), 1)
@@ -93,6 +97,32 @@ func TestConvGradients(t *testing.T) {
 			fdCheck(t, "dw", w, Floats(dw), func(v []float64) float64 { return dot64(Conv64(to64(x), v, to64(b), s), g) }, 1e-5)
 			fdCheck(t, "db", b, Floats(db), func(v []float64) float64 { return dot64(Conv64(to64(x), to64(w), v, s), g) }, 1e-5)
 		})
+	}
+}
+
+// TestConvForwardBits checks that both ways ConvForward computes (patches
+// read in place, or copied out) give the bits of the im2col product: bias
+// filled, then gemm.Sgemm on the patch matrix.
+func TestConvForwardBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 4))
+	c := NewCPU(2)
+	for _, s := range []ConvShape{{N: 3, C: 32, H: 26, W: 26, K: 32, R: 3, S: 3}, {N: 3, C: 1, H: 28, W: 28, K: 32, R: 3, S: 3}, {N: 2, C: 3, H: 7, W: 9, K: 5, R: 2, S: 3}} {
+		x, w, b := randSlice(r, s.InLen(), 1), randSlice(r, s.WLen(), 1), randSlice(r, s.K, 1)
+		y := c.Alloc(s.OutLen())
+		c.ConvForward(y, buf(c, x), buf(c, w), buf(c, b), s)
+		crs, ohw, in := s.C*s.R*s.S, s.OH()*s.OW(), s.C*s.H*s.W
+		col, want := make([]float32, crs*ohw), make([]float32, s.OutLen())
+		for i := 0; i < s.N; i++ {
+			im2col(col, x[i*in:], s)
+			yi := want[i*s.K*ohw : (i+1)*s.K*ohw]
+			gemm.FillRows(s.K, ohw, b, yi, ohw)
+			gemm.Sgemm(false, false, s.K, ohw, crs, 1, w, crs, col, ohw, 1, yi, ohw)
+		}
+		for i, v := range Floats(y)[:s.OutLen()] {
+			if math.Float32bits(v) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v: element %d = %v, want %v", s, i, v, want[i])
+			}
+		}
 	}
 }
 

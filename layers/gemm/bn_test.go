@@ -11,18 +11,7 @@ import (
 // many, ordinary and special values.
 func TestBatchNorm(t *testing.T) {
 	r := rand.New(rand.NewPCG(10, 10))
-	// Activations and gradients: ordinary values with a special one now
-	// and then, so that most column sums stay finite and are compared.
-	in := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(r.NormFloat64() * 3)
-			if r.IntN(400) == 0 {
-				v[i] = specials[r.IntN(len(specials))]
-			}
-		}
-		return v
-	}
+	in := func(n int) []float32 { return mostlyFinite(r, n) }
 	f64 := func(n int) []float64 {
 		v := make([]float64, n)
 		for i, e := range in(n) {
@@ -90,4 +79,17 @@ func sameBits64(t *testing.T, what string, got, want []float64) {
 			t.Fatalf("%s: element %d = %v, want %v", what, i, g, w)
 		}
 	}
+}
+
+// mostlyFinite returns n ordinary values with a special one now and then,
+// so that most sums over hundreds of them stay finite and are compared.
+func mostlyFinite(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64() * 3)
+		if r.IntN(400) == 0 {
+			v[i] = specials[r.IntN(len(specials))]
+		}
+	}
+	return v
 }

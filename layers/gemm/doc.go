@@ -14,6 +14,10 @@
 // packed, and the AVX-512 path avoids even that when A is the smaller
 // operand by computing Cᵀ = B·Aᵀ and storing the tiles transposed.
 //
+// SgemmRowsB is Sgemm with B's rows read at given offsets, so that a
+// convolution reads its patch matrix in the image itself instead of copying
+// it out (im2col); it has the same arithmetic as Sgemm on B gathered.
+//
 // Products of at least 2²³ multiply-adds (m·n·k) are split over
 // runtime.GOMAXPROCS(0) goroutines by blocks of C; smaller ones (the
 // per-image convolution products) run on the calling goroutine. The k

@@ -12,7 +12,8 @@
 // where B(p, j) = b[p*ldb + j] and A(p, r) = a[p*lda + r] (k-major: a packed
 // panel, lda == MR, or a transposed A in place) or, for the RowA kernels,
 // a[r*lda + p] (a row-major A in place). B is a packed strip (ldb its width)
-// or B as stored. The T kernels store the tile transposed (see avx512T). The
+// or B as stored; the RowAOff kernels take, instead of ldb, a table offs with
+// B(p, j) = b[offs[p] + j] (SgemmRowsB). The T kernels store the tile transposed (see avx512T). The
 // per-element arithmetic is the same in every kernel of one family, so the
 // tiling of C does not change the result.
 package main
@@ -36,16 +37,24 @@ func label(l string)               { fmt.Fprintf(&out, "%s:\n", l) }
 // "rows int, colMask uint64".
 const frame = "$0-80"
 
-func prologue(name, last string) {
-	fmt.Fprintf(&out, "\n// func %s(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, %s)\n", name, last)
+func prologue(name, last string, offB bool) {
+	bArg := "ldb int"
+	if offB {
+		bArg = "offs *int"
+	}
+	fmt.Fprintf(&out, "\n// func %s(k int, a *float32, lda int, b *float32, %s, c *float32, ldc int, alpha, beta float32, %s)\n", name, bArg, last)
 	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, %s\n", name, frame)
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), AX")
 	p("MOVQ lda+16(FP), R8")
 	p("SHLQ $2, R8")
 	p("MOVQ b+24(FP), BX")
-	p("MOVQ ldb+32(FP), R9")
-	p("SHLQ $2, R9")
+	if offB {
+		p("MOVQ offs+32(FP), R9") // B(p, j) = b[offs[p]+j]: R9 walks offs
+	} else {
+		p("MOVQ ldb+32(FP), R9")
+		p("SHLQ $2, R9")
+	}
 	p("MOVQ c+40(FP), DI")
 	p("MOVQ ldc+48(FP), R10")
 	p("SHLQ $2, R10")
@@ -80,13 +89,18 @@ func aAddr(r, u int, rowA bool) string {
 	}
 }
 
-// advance moves B one step on, and A too unless it is row-major, which
-// moves once per unrolled group (see loops).
-func advance(rowA bool) {
+// advance moves B one step on (or, with offB, R9 to the next row's
+// offset), and A too unless it is row-major, which moves once per unrolled
+// group (see loops).
+func advance(rowA, offB bool) {
 	if !rowA {
 		p("ADDQ R8, AX")
 	}
-	p("ADDQ R9, BX")
+	if offB {
+		p("ADDQ $8, R9")
+	} else {
+		p("ADDQ R9, BX")
+	}
 }
 
 // loops writes the k loop: groups of four steps, then single steps.
@@ -125,10 +139,10 @@ func loops(step func(u int), rowA bool) {
 // Z(r*nv+v); B vectors are Z24.., broadcasts rotate over Z28..Z31. The last
 // tile row to store is given by mr (1..MR) and the columns by the bit mask
 // (16 bits per vector).
-func avx512(name string, mr, nv int, rowA bool) {
-	prologue(name, "mr int, mask uint64")
+func avx512(name string, mr, nv int, rowA, offB bool) {
+	prologue(name, "mr int, mask uint64", offB)
 	prefetchC(mr, nv)
-	acc := avx512Compute(mr, nv, rowA)
+	acc := avx512Compute(mr, nv, rowA, offB)
 	label("store")
 	p("MOVQ mask+72(FP), DX")
 	for v := 0; v < nv; v++ {
@@ -192,8 +206,10 @@ func prefetchC(rows, lines int) {
 
 // avx512Compute writes the k loop of an mr x 16*nv AVX-512 kernel and
 // returns the accumulator register of (row r, vector v): Z(r*nv+v). B
-// vectors are Z24.., broadcasts rotate over Z28..Z31.
-func avx512Compute(mr, nv int, rowA bool) func(r, v int) string {
+// vectors are Z24.., broadcasts rotate over Z28..Z31. With offB, row p of
+// B starts offs[p] floats after b (DX holds the offset of the step's row):
+// a convolution's patch rows read in place from the image.
+func avx512Compute(mr, nv int, rowA, offB bool) func(r, v int) string {
 	if rowA {
 		setupRowA()
 	}
@@ -205,8 +221,15 @@ func avx512Compute(mr, nv int, rowA bool) func(r, v int) string {
 	}
 	bc := 0
 	step := func(u int) {
+		if offB {
+			p("MOVQ (R9), DX")
+		}
 		for v := 0; v < nv; v++ {
-			p("VMOVUPS %d(BX), Z%d", 64*v, 24+v)
+			if offB {
+				p("VMOVUPS %d(BX)(DX*4), Z%d", 64*v, 24+v)
+			} else {
+				p("VMOVUPS %d(BX), Z%d", 64*v, 24+v)
+			}
 		}
 		for r := 0; r < mr; r++ {
 			t := fmt.Sprintf("Z%d", 28+bc%4)
@@ -216,7 +239,7 @@ func avx512Compute(mr, nv int, rowA bool) func(r, v int) string {
 				p("VFMADD231PS Z%d, %s, %s", 24+v, t, acc(r, v))
 			}
 		}
-		advance(rowA)
+		advance(rowA, offB)
 	}
 	loops(step, rowA)
 	return acc
@@ -229,9 +252,9 @@ func avx512Compute(mr, nv int, rowA bool) func(r, v int) string {
 // Each 8x16 block of accumulators is transposed in registers (Z24..Z31 as
 // scratch) into eight registers holding two 8-float C rows each.
 func avx512T(name string, nv int, rowA bool) {
-	prologue(name, "rows int, colMask uint64")
+	prologue(name, "rows int, colMask uint64", false)
 	prefetchC(16*nv, 1)
-	acc := avx512Compute(8, nv, rowA)
+	acc := avx512Compute(8, nv, rowA, false)
 
 	label("store")
 	p("MOVQ colMask+72(FP), DX")
@@ -306,7 +329,7 @@ func storeT(acc func(r, v int) string, nv int, beta0 bool) {
 // ignored. Accumulator (r, v) is Y(r*nv+v); B vectors are Y12, Y13;
 // broadcasts alternate over Y14, Y15.
 func avx2(name string, mr, nv int, rowA bool) {
-	prologue(name, "mr int, mask uint64")
+	prologue(name, "mr int, mask uint64", false)
 	if rowA {
 		setupRowA()
 	}
@@ -329,7 +352,7 @@ func avx2(name string, mr, nv int, rowA bool) {
 				p("VFMADD231PS Y%d, %s, %s", 12+v, t, acc(r, v))
 			}
 		}
-		advance(rowA)
+		advance(rowA, false)
 	}
 	loops(step, rowA)
 
@@ -438,14 +461,18 @@ func main() {
 		if rowA {
 			suffix = "RowA"
 		}
-		avx512("kernAVX512x8x48"+suffix, 8, 3, rowA)
-		avx512("kernAVX512x8x32"+suffix, 8, 2, rowA)
-		avx512("kernAVX512x8x16"+suffix, 8, 1, rowA)
+		avx512("kernAVX512x8x48"+suffix, 8, 3, rowA, false)
+		avx512("kernAVX512x8x32"+suffix, 8, 2, rowA, false)
+		avx512("kernAVX512x8x16"+suffix, 8, 1, rowA, false)
 		avx2("kernAVX2x6x16"+suffix, 6, 2, rowA)
 		avx512T("kernAVX512x8x48T"+suffix, 3, rowA)
 		avx512T("kernAVX512x8x32T"+suffix, 2, rowA)
 		avx512T("kernAVX512x8x16T"+suffix, 1, rowA)
 	}
+	// Row-major A, B rows at offsets (SgemmRowsB).
+	avx512("kernAVX512x8x48RowAOff", 8, 3, true, true)
+	avx512("kernAVX512x8x32RowAOff", 8, 2, true, true)
+	avx512("kernAVX512x8x16RowAOff", 8, 1, true, true)
 	transpose()
 	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)

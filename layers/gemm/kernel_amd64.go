@@ -59,6 +59,15 @@ func kernAVX512x8x16T(k int, a *float32, lda int, b *float32, ldb int, c *float3
 func kernAVX512x8x16TRowA(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, rows int, colMask uint64)
 
 //go:noescape
+func kernAVX512x8x48RowAOff(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mr int, mask uint64)
+
+//go:noescape
+func kernAVX512x8x32RowAOff(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mr int, mask uint64)
+
+//go:noescape
+func kernAVX512x8x16RowAOff(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mr int, mask uint64)
+
+//go:noescape
 func transpose16(dst *float32, ldd int, src *float32, lds int, rows int, cols int, mask uint64)
 
 var (
@@ -102,6 +111,30 @@ func tileAVX512RowA(k int, a *float32, lda int, b *float32, ldb int, c *float32,
 	default:
 		kernAVX512x8x16RowA(k, a, lda, b, ldb, c, ldc, alpha, beta, mr, mask)
 	}
+}
+
+// tileAVX512RowAOff is tileAVX512RowA with B's rows at offsets:
+// B(p, j) = b[offs[p]+j]. nr is a multiple of 16 (the kernels read whole
+// vectors of B).
+func tileAVX512RowAOff(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, mr, nr int) {
+	mask := uint64(1)<<uint(nr) - 1
+	switch {
+	case nr > 32:
+		kernAVX512x8x48RowAOff(k, a, lda, b, offs, c, ldc, 1, 1, mr, mask)
+	case nr > 16:
+		kernAVX512x8x32RowAOff(k, a, lda, b, offs, c, ldc, 1, 1, mr, mask)
+	default:
+		kernAVX512x8x16RowAOff(k, a, lda, b, offs, c, ldc, 1, 1, mr, mask)
+	}
+}
+
+// rowsBKernel is SgemmRowsB's tile function on this machine: nil without
+// AVX-512.
+func rowsBKernel() func(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, mr, nr int) {
+	if active == &avx512Kernel {
+		return tileAVX512RowAOff
+	}
+	return nil
 }
 
 // tileAVX512T is tileAVX512 storing the tile transposed: the AVX-512 "T"
