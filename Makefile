@@ -3,6 +3,11 @@
 
 GO      ?= go
 BIN     := bin/vatgpu
+# The CPU backend's bits (and the tests that compare its AVX-512 loops with
+# its Go loops and with Go's math.Log and math.Sincos) assume that Go fuses
+# no multiply-adds, which it does from GOAMD64=v3 on; so the build stays at
+# v1 whatever the environment says (the hot loops are assembly anyway).
+export GOAMD64 := v1
 # The main job: a VAT training on the best device present (GPU 0 when
 # usable, else the CPU). RUN_EPOCHS is sized so that 2 CPU cores finish in
 # about 10 minutes above 98% test accuracy; a GPU runs the seed's 12.

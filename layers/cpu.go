@@ -10,17 +10,19 @@ import (
 	"github.com/vatgpu/vatgpu/layers/gemm"
 )
 
-// CPU is the reference backend: plain Go over flat slices, parallel over the
-// batch. It is what the GPU backend is tested against.
+// CPU is the reference backend: Go over flat slices, its memory-bound loops
+// and matrix products in AVX-512 where the processor has it (layers/gemm,
+// the same bits as their Go loops), parallel over the batch. It is what the
+// GPU backend is tested against.
 //
 // Results do not depend on the number of threads: work is split into
 // fixed chunks of images and partial sums are added in chunk order.
 type CPU struct {
 	threads int
 	step    uint64
-	col     [][]float32 // per-worker im2col scratch
-	partial []float32   // per-chunk parameter-gradient partial sums
-	rowOffs map[[5]int][]int
+	col     [][]float32      // per-worker im2col scratch
+	partial []float32        // per-chunk parameter-gradient partial sums
+	rowOffs map[[5]int][]int // patchRows's offsets, by (C, H, W, R, S)
 }
 
 // convChunk is the number of images whose filter gradients are summed
@@ -234,10 +236,11 @@ func checkLen(op string, b []float32, n int) {
 //   - im2col: the patch matrix copied out of the image, row (ch, r, q) being
 //     the OH×OW window at (r, q) of channel ch, and the product written to y;
 //   - in place, when the patch matrix is larger than the output (C·R·S > K,
-//     as in conv2): the output computed as wide as the image (rows of W, the
-//     last S-1 values junk), so that row (ch, r, q) of the patch matrix is
-//     the image itself from ch·H·W + r·W + q (gemm.SgemmRowsB); its valid
-//     columns are then copied to y.
+//     as in conv2) and the processor has the kernels for it
+//     (gemm.RowsBInPlace): the output computed as wide as the image (rows of
+//     W, the last S-1 values junk), so that row (ch, r, q) of the patch
+//     matrix is the image itself from ch·H·W + r·W + q (gemm.SgemmRowsB);
+//     its valid columns are then copied to y.
 func (c *CPU) ConvForward(yb, xb, wb, bb Buf, s ConvShape) {
 	y, x, w, bias := f32(yb), f32(xb), f32(wb), f32(bb)
 	checkLen("conv forward: y", y, s.OutLen())
@@ -245,7 +248,7 @@ func (c *CPU) ConvForward(yb, xb, wb, bb Buf, s ConvShape) {
 	checkLen("conv forward: w", w, s.WLen())
 	checkLen("conv forward: bias", bias, s.K)
 	crs, oh, ow, in := s.C*s.R*s.S, s.OH(), s.OW(), s.C*s.H*s.W
-	if crs <= s.K {
+	if crs <= s.K || !gemm.RowsBInPlace() {
 		c.scratch(crs * oh * ow)
 		c.parallel(s.N, 1, func(lo, hi, wk int) {
 			col := c.col[wk][:crs*oh*ow]

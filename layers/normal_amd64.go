@@ -2,7 +2,11 @@
 
 package layers
 
-import "golang.org/x/sys/cpu"
+import (
+	"fmt"
+
+	"golang.org/x/sys/cpu"
+)
 
 // normalsAVX512 writes the 4·nb normals of blocks b0 .. b0+nb-1 of the
 // stream with the given tensor, step and key (nb > 0, a multiple of 8) to
@@ -24,6 +28,9 @@ var hasNormalAVX512 = cpu.X86.HasAVX512F
 func normalBlocks(z []float32, r Rand, b0 uint32, step uint64) bool {
 	if !hasNormalAVX512 {
 		return false
+	}
+	if len(z)%32 != 0 {
+		panic(fmt.Sprintf("layers: normalBlocks: %d values, not whole groups of 8 blocks", len(z)))
 	}
 	if len(z) > 0 {
 		k := r.key()

@@ -8,7 +8,9 @@
 // only low halves are kept). Box-Muller follows Go's math.Log (archLog,
 // log_amd64.s) and math.Sincos (sincos.go) operation for operation, in
 // float64 without fused multiply-adds, so every normal has the bits of
-// boxMuller's.
+// boxMuller's as the Go toolchain builds it by default (GOAMD64 v1 or v2; at
+// v3 the compiler fuses multiply-adds inside math.Sincos, and
+// TestBoxMullerWords fails).
 
 DATA one<>+0(SB)/8, $0x3FF0000000000000 // 1.0
 GLOBL one<>(SB), RODATA|NOPTR, $8

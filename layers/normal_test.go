@@ -36,3 +36,23 @@ func TestNormalBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestRandNormalChunks checks the CPU backend's RandNormal, which draws in
+// chunks on several goroutines, against the stream drawn block by block
+// (Philox, then boxMuller), over several chunks and a partial last block.
+func TestRandNormalChunks(t *testing.T) {
+	c := NewCPU(2)
+	c.SetStep(77)
+	rs := Rand{Seed: 5, Tensor: TensorDirection}
+	n := 3*4*4096 + 4003
+	d := c.Alloc(n)
+	c.RandNormal(d, n, rs)
+	for i, got := range Floats(d)[:n] {
+		w := rs.block(uint32(i/4), 77)
+		z0, z1 := boxMuller(w[0], w[1])
+		z2, z3 := boxMuller(w[2], w[3])
+		if want := [4]float32{z0, z1, z2, z3}[i%4]; math.Float32bits(got) != math.Float32bits(want) {
+			t.Fatalf("element %d: %v, want %v", i, got, want)
+		}
+	}
+}

@@ -8,10 +8,10 @@ import (
 )
 
 // BenchmarkStep times one training step of the seed model and of the papers'
-// MLPs (mlp-semi, mlp-sup) at batch 128 on the CPU backend, without and with
+// MLPs at batch 128 on the CPU backend, without and with
 // VAT, and reports images/s and GFLOP/s (counted by Flops).
 func BenchmarkStep(b *testing.B) {
-	for _, net := range layers.Nets[:3] { // mlp-tpami times as mlp-sup plus its noise
+	for _, net := range layers.Nets {
 		for _, c := range []struct {
 			name string
 			vat  bool

@@ -12,6 +12,10 @@ func addAVX512(m, n int, a *float32, lda int, c *float32, ldc int)
 
 var hasAddAVX512 = cpu.X86.HasAVX512F
 
+// vectorized reports whether the element-wise loops run in AVX-512 here
+// (tests that compare them with their Go loops skip where they do not).
+func vectorized() bool { return hasAddAVX512 }
+
 func addKernel(m, n int, a []float32, lda int, c []float32, ldc int) bool {
 	if !hasAddAVX512 {
 		return false

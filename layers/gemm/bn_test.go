@@ -10,6 +10,9 @@ import (
 // than the block (whose other columns must stay untouched), one row and
 // many, ordinary and special values.
 func TestBatchNorm(t *testing.T) {
+	if !vectorized() {
+		t.Skip("no AVX-512 here: batch normalisation runs its Go loops only")
+	}
 	r := rand.New(rand.NewPCG(10, 10))
 	in := func(n int) []float32 { return mostlyFinite(r, n) }
 	f64 := func(n int) []float64 {

@@ -46,6 +46,9 @@ func sameBitsOrNaN(t *testing.T, what string, got, want []float32) {
 // bit, over lengths around the 16-lane chunks, ordinary, tiny, huge and
 // special values; an element past the length must stay untouched.
 func TestOptimisers(t *testing.T) {
+	if !vectorized() {
+		t.Skip("no AVX-512 here: Adadelta and Adam run their Go loops only")
+	}
 	r := rand.New(rand.NewPCG(9, 9))
 	for _, n := range []int{1, 5, 15, 16, 17, 31, 32, 33, 100, 1000} {
 		for _, hyper := range [][4]float32{{1, 0.95, 0.05, 1e-8}, {0.002, 0.9, 0.001, 1e-6}} {

@@ -17,9 +17,12 @@ import (
 // computed as wide as the input, the patch matrix's row for channel ch and
 // tap (r, q) is the image itself from ch·H·W + r·W + q.
 //
-// SgemmRowsB runs on the calling goroutine and allocates nothing in steady
-// state. It panics on negative sizes, bad strides, short slices and offsets
-// outside b.
+// Where the row-offset kernels run (RowsBInPlace), SgemmRowsB computes on
+// the calling goroutine and allocates nothing in steady state; elsewhere,
+// and for the rows that no whole 8-row panel covers, it gathers B and calls
+// Sgemm, which splits products of 2²³ multiply-adds or more over
+// goroutines. It panics on negative sizes, bad strides, short slices and
+// offsets outside b.
 func SgemmRowsB(m, n, k int, a []float32, lda int, b []float32, off []int, c []float32, ldc int) {
 	if m < 0 || n < 0 || k < 0 || lda < max(1, k) || ldc < max(1, n) || len(off) < k {
 		panic(fmt.Sprintf("gemm: SgemmRowsB: %d×%d×%d, lda %d, ldc %d, %d offsets", m, n, k, lda, ldc, len(off)))
@@ -31,7 +34,7 @@ func SgemmRowsB(m, n, k int, a []float32, lda int, b []float32, off []int, c []f
 		panic("gemm: SgemmRowsB: short A or C")
 	}
 	for _, o := range off[:k] {
-		if o < 0 || o+n > len(b) {
+		if o < 0 || o > len(b)-n {
 			panic(fmt.Sprintf("gemm: SgemmRowsB: row offset %d outside B's %d values (rows of %d)", o, len(b), n))
 		}
 	}
@@ -41,6 +44,8 @@ func SgemmRowsB(m, n, k int, a []float32, lda int, b []float32, off []int, c []f
 	full := 0
 	if tile != nil {
 		full = m / maxMR * maxMR
+	}
+	if full > 0 {
 		rowsBTiles(tile, full, n, k, a, lda, b, off, c, ldc, ws)
 	}
 	if full < m {
@@ -84,6 +89,11 @@ func rowsBTiles(tile func(k int, a *float32, lda int, b *float32, offs *int, c *
 		}
 	}
 }
+
+// RowsBInPlace reports whether SgemmRowsB reads B's rows in place on this
+// machine (AVX-512); without it, it gathers them, which costs what im2col
+// does.
+func RowsBInPlace() bool { return rowsBKernel() != nil }
 
 var rowsBScratch = sync.Pool{New: func() any { return new([]float32) }}
 
