@@ -13,7 +13,12 @@ export GOAMD64 := v1
 # about 10 minutes above 98% test accuracy; a GPU runs the seed's 12.
 RUN_EPOCHS ?= 3
 RUN_FLAGS  ?= --vat --epochs $(RUN_EPOCHS) --out out/vat.safetensors --metrics out/vat.jsonl
-FUZZTIME   ?= 3s
+# Fuzzing budgets are counts, not durations: go1.26's fuzz coordinator can fail
+# a target with a bare "context deadline exceeded" when a -fuzztime duration
+# runs out under load (golang/go#75804, fixed in go1.27); a count has no
+# deadline to race. Each is sized to about 3 s here (the readers differ 20x).
+FUZZ_IDX   ?= 8000x
+FUZZ_FILES ?= 100000x
 PYTHON     ?= /usr/bin/python3
 
 .PHONY: all build data run test fuzz vet kernels bench bench-peer peer-deps device-bundle parity-fixtures clean
@@ -42,10 +47,10 @@ test: data vet
 # Brief fuzzing of the readers of untrusted files (MNIST IDX, checkpoints, pictures for predict) (their seed corpora run
 # in every `go test` too).
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzReadImages$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./mnist
-	$(GO) test -run '^$$' -fuzz '^FuzzReadLabels$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./mnist
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./checkpoint
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodePrepare$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./digits
+	$(GO) test -run '^$$' -fuzz '^FuzzReadImages$$' -fuzztime $(FUZZ_IDX) -fuzzminimizetime 100x ./mnist
+	$(GO) test -run '^$$' -fuzz '^FuzzReadLabels$$' -fuzztime $(FUZZ_IDX) -fuzzminimizetime 100x ./mnist
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_FILES) -fuzzminimizetime 100x ./checkpoint
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePrepare$$' -fuzztime $(FUZZ_FILES) -fuzzminimizetime 100x ./digits
 
 # kernels.cu -> gpu/kernels.ptx (committed; `go build` needs no nvcc).
 # nvcc comes from Debian's nvidia-cuda-toolkit (contrib non-free).
