@@ -321,6 +321,9 @@ func (es EpochStats) Line(epochs int) string {
 	val := ""
 	if !math.IsNaN(es.ValAcc) {
 		val = fmt.Sprintf(" - val loss %.4f, acc %.4f", es.ValLoss, es.ValAcc)
+		if !math.IsNaN(es.CurrentValAcc) {
+			val += fmt.Sprintf(" (averaged weights; as trained: loss %.4f, acc %.4f)", es.CurrentValLoss, es.CurrentValAcc)
+		}
 	}
 	return fmt.Sprintf("epoch %d/%d: loss %.4f (ce %.4f, vat %.4f) - train acc %.4f%s - test loss %.4f, acc %.4f%s - %.1f s (%.0f images/s)",
 		es.Epoch, epochs, es.Loss, es.CE, es.VAT, es.TrainAcc, val, es.TestLoss, es.TestAcc, current, es.Seconds, es.ImagesPerSec)

@@ -516,9 +516,12 @@ type EpochStats struct {
 	TrainAcc          float64 // on the training batches, as trained (dropout on)
 	TestLoss, TestAcc float64 // NaN without a test set; of the averaged parameters with EMA
 	ValLoss, ValAcc   float64 // on the images held out for validation, as the test's; NaN without
-	// CurrentTestLoss and CurrentTestAcc are those of the parameters as
-	// trained, not averaged: NaN without EMA.
+	// CurrentTestLoss, CurrentTestAcc, CurrentValLoss and CurrentValAcc are
+	// those of the parameters as trained, not averaged: NaN without EMA (or
+	// without the set). With both, one run tells on validation whether the
+	// average helps.
 	CurrentTestLoss, CurrentTestAcc float64
+	CurrentValLoss, CurrentValAcc   float64
 	Seconds                         float64 // training time, evaluation excluded
 	EvalSeconds                     float64
 	ImagesPerSec                    float64 // labelled and unlabelled images
@@ -609,6 +612,7 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 	es.TestLoss, es.TestAcc = math.NaN(), math.NaN()
 	es.ValLoss, es.ValAcc = math.NaN(), math.NaN()
 	es.CurrentTestLoss, es.CurrentTestAcc = math.NaN(), math.NaN()
+	es.CurrentValLoss, es.CurrentValAcc = math.NaN(), math.NaN()
 	e0 := time.Now()
 	if err := t.EstimateStats(); err != nil {
 		return es, err
@@ -617,6 +621,11 @@ func (t *Trainer) RunEpoch(progress func(Progress)) (EpochStats, error) {
 		var err error
 		if es.ValLoss, es.ValAcc, err = t.EvaluateValidation(); err != nil {
 			return es, err
+		}
+		if t.avg != nil {
+			if es.CurrentValLoss, es.CurrentValAcc, err = t.evaluateValidationCurrent(); err != nil {
+				return es, err
+			}
 		}
 	}
 	es.EvalSeconds = time.Since(e0).Seconds()
@@ -684,9 +693,13 @@ func (t *Trainer) EvaluateValidation() (loss, acc float64, err error) {
 	if t.valX == nil {
 		return math.NaN(), math.NaN(), errors.New("no validation images")
 	}
-	return t.withModel(func() (float64, float64, error) {
-		return evaluate(t.B, t.M, t.valX, t.valY, len(t.Validation), t.loss, t.stats)
-	})
+	return t.withModel(t.evaluateValidationCurrent)
+}
+
+// evaluateValidationCurrent is EvaluateValidation of the parameters as
+// trained.
+func (t *Trainer) evaluateValidationCurrent() (loss, acc float64, err error) {
+	return evaluate(t.B, t.M, t.valX, t.valY, len(t.Validation), t.loss, t.stats)
 }
 
 // Evaluate returns the mean cross-entropy and the accuracy on the test set,

@@ -231,6 +231,51 @@ func TestTranslateBatches(t *testing.T) {
 	}
 }
 
+// TestEMAValidation: with a weight average, an epoch reports the held-out
+// images' error both of the average (ValAcc) and of the weights as trained
+// (CurrentValAcc), the latter equal to a run without the average, so one
+// run tells on validation whether the average helps.
+func TestEMAValidation(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Net, cfg.Dropout, cfg.Validation, cfg.StepsPerEpoch = "mlp-tpami", false, 20, 4
+	cfg.Labeled, cfg.Batch, cfg.ULBatch, cfg.Optimizer, cfg.LR, cfg.VAT, cfg.Epochs = 20, 8, 16, "adam", 0.002, true, 1
+	train, test := randomSet(96, 4), randomSet(32, 5)
+	plain, err := NewTrainer(layers.NewCPU(0), cfg, train, test, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Free()
+	cfg.EMA = 0.5
+	avg, err := NewTrainer(layers.NewCPU(0), cfg, train, test, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer avg.Free()
+	p, err := plain.RunEpoch(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := avg.RunEpoch(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(p.CurrentValLoss) || !math.IsNaN(p.CurrentValAcc) {
+		t.Errorf("a run without an average reports the weights as trained apart: %v, %v", p.CurrentValLoss, p.CurrentValAcc)
+	}
+	if a.CurrentValLoss != p.ValLoss || a.CurrentValAcc != p.ValAcc {
+		t.Errorf("as trained: validation %v, %v; the run without the average %v, %v", a.CurrentValLoss, a.CurrentValAcc, p.ValLoss, p.ValAcc)
+	}
+	if a.ValLoss == p.ValLoss {
+		t.Errorf("the averaged weights' validation loss %v is the trained weights'", a.ValLoss)
+	}
+	if a.CurrentTestLoss != p.TestLoss {
+		t.Errorf("as trained: test loss %v; the run without the average %v", a.CurrentTestLoss, p.TestLoss)
+	}
+	if line := a.Line(1); !strings.Contains(line, fmt.Sprintf("val loss %.4f, acc %.4f (averaged weights; as trained: loss %.4f", a.ValLoss, a.ValAcc, a.CurrentValLoss)) {
+		t.Errorf("epoch line %q does not show both validations", line)
+	}
+}
+
 // TestEMA: the average follows avg = d·avg + (1-d)·params over the steps,
 // from the initial parameters, without changing the training; the run's
 // evaluation and saved model are the average's.

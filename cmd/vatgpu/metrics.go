@@ -54,10 +54,13 @@ func (m *metricsFile) epoch(es vat.EpochStats, step uint64, device string) error
 	if es.Entropy != 0 {
 		rec["entropy"] = num(es.Entropy)
 	}
-	// With --ema, test_loss and test_acc are the averaged weights'; these
-	// are the weights' as trained.
+	// With --ema, test_* and val_* are the averaged weights'; these are the
+	// weights' as trained.
 	if !math.IsNaN(es.CurrentTestAcc) {
 		rec["current_test_loss"], rec["current_test_acc"] = num(es.CurrentTestLoss), num(es.CurrentTestAcc)
+	}
+	if !math.IsNaN(es.CurrentValAcc) {
+		rec["current_val_loss"], rec["current_val_acc"] = num(es.CurrentValLoss), num(es.CurrentValAcc)
 	}
 	return m.enc.Encode(rec)
 }
