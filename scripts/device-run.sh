@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # device-run.sh: the whole GPU check in one call, on a machine with an
 # NVIDIA GPU and no Go (the lent GPU machine). `make device-bundle` builds
-# devrun/ here (the binary, the gpu test binary and, in _src/, the gpu
-# package's sources and test data, MNIST, the PyTorch peer, this script
-# as run.sh);
+# devrun/ here (the binary and the gpu and gpu/cuda test binaries, gzipped
+# and unpacked by this script; in _src/, the gpu package's sources and test
+# data; MNIST, the PyTorch peer, this script as run.sh);
 # there, from the repository root:
 #
 #	bash devrun/run.sh            # the GPU check, about 500 s at most
@@ -459,6 +459,14 @@ for tool in timeout tar gzip awk; do
 	command -v $tool >/dev/null || { echo "run.sh: $tool not found" >&2; exit 1; }
 done
 cd "$HERE" || exit 1
+# make device-bundle gzips the binaries (a call carries at most 64 MiB, the
+# working tree included): unpack them beside this script.
+for f in vatgpu gpu.test cuda.test; do
+	if [ -f "$f.gz" ] && [ ! -x "$f" ]; then
+		{ gzip -dc "$f.gz" >"$f.tmp" && chmod +x "$f.tmp" && mv "$f.tmp" "$f"; } ||
+			{ echo "run.sh: cannot unpack $f.gz" >&2; rm -f "$f.tmp"; exit 1; }
+	fi
+done
 [ -x ./vatgpu ] || { echo "run.sh: no ./vatgpu beside run.sh: run \`make device-bundle\` first" >&2; exit 1; }
 
 OUT=${OUT:-/tmp/vatgpu-out}

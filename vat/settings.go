@@ -52,7 +52,7 @@ type Preset struct {
 // Presets are the presets, the seed's first (it changes nothing).
 var Presets = []Preset{
 	{"seed", "the Keras article's settings"},
-	{"paper", "the VAT papers' semi-supervised MNIST settings (their official code's; 100 labels) on the seed's CNN"},
+	{"paper", "the VAT papers' optimiser and VAT settings (their official code's; 100 labels) on the seed's CNN, with its own batches of 32 labelled and 128 unlabelled images"},
 	{"vat-mnist-100", "the VAT papers' semi-supervised protocol with their MLP (takerum/vat, train_mnist_semisup.py): 100 labels, 1,000 held out for validation, 100 epochs of 500 updates"},
 	{"vat-mnist-sup", "the VAT papers' supervised protocol with their MLP (takerum/vat, train_mnist_sup.py): all labels but 1,000 held out for validation, 100 epochs of 600 updates"},
 	{"vat-mnist-100-tpami", "the TPAMI paper's 100-label setting: vat-mnist-100 with the noisy 784-1200-600-300-150-10 MLP and eps 5"},

@@ -169,6 +169,10 @@ func TestDeviceRunDryRun(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", filepath.Join(bundle, "vatgpu"), ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	// As make device-bundle leaves it: gzipped, for run.sh to unpack.
+	if out, err := exec.Command("gzip", "-1", filepath.Join(bundle, "vatgpu")).CombinedOutput(); err != nil {
+		t.Fatalf("gzip: %v\n%s", err, out)
+	}
 	script, err := os.ReadFile("../../scripts/device-run.sh")
 	if err != nil {
 		t.Fatal(err)
