@@ -76,7 +76,12 @@ func Floats(b Buf) []float32 { return f32(b) }
 // Ints is Floats for int32 buffers.
 func Ints(b Buf) []int32 { return i32(b) }
 
-func (c *CPU) Name() string { return fmt.Sprintf("cpu (%d threads)", c.threads) }
+func (c *CPU) Name() string {
+	if c.threads == 1 {
+		return "cpu (1 thread)"
+	}
+	return fmt.Sprintf("cpu (%d threads)", c.threads)
+}
 
 func (c *CPU) Alloc(n int) Buf    { return &cpuBuf{f: make([]float32, n)} }
 func (c *CPU) AllocInt(n int) Buf { return &cpuBuf{i: make([]int32, max(n, 0))[:n:n]} }
