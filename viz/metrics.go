@@ -35,7 +35,11 @@ type Epoch struct {
 	Loss, CE, VAT     float64
 	TrainAcc          float64
 	TestLoss, TestAcc float64
-	Seconds           float64
+	ValLoss, ValAcc   float64 // on the images held out for validation (--validation)
+	// CurrentTestAcc and CurrentValAcc are the weights' as trained in a run
+	// with --ema (whose TestAcc and ValAcc are the averaged weights').
+	CurrentTestAcc, CurrentValAcc float64
+	Seconds                       float64
 }
 
 // maxLine is the longest metrics line ReadMetrics accepts.
@@ -108,6 +112,8 @@ func readMetrics(r io.Reader, name string) (*Run, error) {
 		}{
 			{"loss", &e.Loss}, {"ce", &e.CE}, {"vat", &e.VAT}, {"train_acc", &e.TrainAcc},
 			{"test_loss", &e.TestLoss}, {"test_acc", &e.TestAcc}, {"seconds", &e.Seconds},
+			{"val_loss", &e.ValLoss}, {"val_acc", &e.ValAcc},
+			{"current_test_acc", &e.CurrentTestAcc}, {"current_val_acc", &e.CurrentValAcc},
 		} {
 			v, err := number(rec[fld.key])
 			if err != nil {

@@ -29,6 +29,7 @@ func commands(stdout, stderr io.Writer) []*cli.Command {
 		benchCommand(stdout, stderr),
 		reproduceCommand(stdout, stderr),
 		plotCommand(stdout),
+		summaryCommand(stdout),
 		adversarialCommand(stdout),
 		predictCommand(os.Stdin, stdout, stderr),
 	}
@@ -39,7 +40,7 @@ func commands(stdout, stderr io.Writer) []*cli.Command {
 func run(args []string, stdout, stderr io.Writer) int {
 	app := &cli.App{
 		Name:            "vatgpu",
-		Usage:           "train an MNIST CNN with Virtual Adversarial Training on a GPU or the CPU",
+		Usage:           "train MNIST networks with Virtual Adversarial Training on a GPU or the CPU",
 		Commands:        commands(stdout, stderr),
 		Writer:          stdout,
 		ErrWriter:       stderr,

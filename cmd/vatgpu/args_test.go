@@ -75,6 +75,18 @@ func TestFlagsAfterFiles(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(stdout, `{"file":"`+pic+`","digit":`) {
 		t.Errorf("predict FILE --model M --raw --json: exit %d, %q %q", code, stdout, stderr)
 	}
+	code, stdout, stderr = vatgpu(t, "summary", metrics)
+	if code != 0 || !strings.Contains(stdout, metrics+"  ") || !strings.Contains(stdout, "5.00%") {
+		t.Errorf("summary FILE: exit %d, %q %q", code, stdout, stderr)
+	}
+	code, _, stderr = vatgpu(t, "summary")
+	if code != 2 || !strings.Contains(stderr, "summary needs at least one metrics file") {
+		t.Errorf("summary without files: exit %d, %q", code, stderr)
+	}
+	code, _, stderr = vatgpu(t, "summary", filepath.Join(dir, "nosuch.jsonl"))
+	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "nosuch.jsonl") {
+		t.Errorf("summary of a missing file: exit %d, %q", code, stderr)
+	}
 	// A missing value after the files is still a usage error.
 	code, _, stderr = vatgpu(t, "plot", metrics, "-o")
 	if code != 2 || !strings.Contains(stderr, "flag needs an argument") {

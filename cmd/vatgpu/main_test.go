@@ -168,6 +168,11 @@ func TestTrainEvalCheckpoint(t *testing.T) {
 			t.Errorf("%s not written: %v", f, err)
 		}
 	}
+	// The table of the run's last epoch: the train's own metrics file.
+	code, stdout, stderr = vatgpu(t, "summary", metrics)
+	if row := strings.Fields(strings.Split(stdout, "\n")[1]); code != 0 || len(row) != 4 || row[0] != metrics || row[1] != "2/2" || row[2] != "-" || !strings.HasSuffix(row[3], "%") {
+		t.Errorf("summary: exit %d, %q %q", code, stdout, stderr)
+	}
 	// Resuming needs only the file and the epochs: the rest is saved.
 	code, stdout, stderr = vatgpu(t, "train", "--device", "cpu", "--limit", "256", "--epochs", "2", "--resume", out, "--quiet")
 	if code != 0 || !strings.Contains(stdout, "resumed "+out+" at epoch 1") {

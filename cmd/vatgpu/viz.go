@@ -46,6 +46,34 @@ func Plot(files []string, out string, w io.Writer) error {
 	return nil
 }
 
+func summaryCommand(stdout io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:      "summary",
+		Usage:     "the last epoch's validation and test error of one or more --metrics files, and their mean and sample standard deviation",
+		ArgsUsage: "METRICS.jsonl...",
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("summary needs at least one metrics file (written by train --metrics)")
+			}
+			return Summary(c.Args().Slice(), stdout)
+		},
+	}
+}
+
+// Summary runs `vatgpu summary`: each run is named by its file.
+func Summary(files []string, w io.Writer) error {
+	runs := make([]*viz.Run, len(files))
+	for i, f := range files {
+		r, err := viz.ReadMetrics(f)
+		if err != nil {
+			return err
+		}
+		r.Label = f
+		runs[i] = r
+	}
+	return viz.Summary(w, runs)
+}
+
 // AdversarialArgs are the flags of `vatgpu adversarial`.
 type AdversarialArgs struct {
 	Model, Net, Out, Device, Data string
