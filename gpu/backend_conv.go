@@ -2,8 +2,9 @@ package gpu
 
 import (
 	"fmt"
-	"github.com/vatgpu/vatgpu/gpu/cuda"
+	"sort"
 
+	"github.com/vatgpu/vatgpu/gpu/cuda"
 	"github.com/vatgpu/vatgpu/layers"
 )
 
@@ -25,6 +26,9 @@ type convPlan struct {
 	// each call (the algorithm search may return another than conv's).
 	fwdMath, bwdDataMath, bwdFilterMath int
 	ws                                  int // the largest workspace of the three, bytes
+	// fell says which of forward, backward data and backward filter took
+	// the fallback because the search offered nothing acceptable.
+	fell [3]bool
 }
 
 // The algorithms used when the search finds none acceptable. All three are
@@ -204,25 +208,25 @@ func (b *Backend) newConvPlan(s layers.ConvShape) (p *convPlan, err error) {
 	if err != nil {
 		return nil, err
 	}
-	p.fwd, p.fwdMath = fallbackFwd, want
+	p.fwd, p.fwdMath, p.fell[0] = fallbackFwd, want, true
 	if a, ok := b.pickAlgo(fwdAlgos(fwd)); ok {
-		p.fwd, p.fwdMath = cuda.ConvFwdAlgo(a.algo), a.mathType
+		p.fwd, p.fwdMath, p.fell[0] = cuda.ConvFwdAlgo(a.algo), a.mathType, false
 	}
 	bwdData, err := d.ConvBackwardDataAlgos(p.w, p.y, p.conv, p.x, search)
 	if err != nil {
 		return nil, err
 	}
-	p.bwdData, p.bwdDataMath = fallbackBwdData, want
+	p.bwdData, p.bwdDataMath, p.fell[1] = fallbackBwdData, want, true
 	if a, ok := b.pickAlgo(bwdDataAlgos(bwdData)); ok {
-		p.bwdData, p.bwdDataMath = cuda.ConvBwdDataAlgo(a.algo), a.mathType
+		p.bwdData, p.bwdDataMath, p.fell[1] = cuda.ConvBwdDataAlgo(a.algo), a.mathType, false
 	}
 	bwdFilter, err := d.ConvBackwardFilterAlgos(p.x, p.y, p.conv, p.w, search)
 	if err != nil {
 		return nil, err
 	}
-	p.bwdFilter, p.bwdFilterMath = fallbackBwdFilter, want
+	p.bwdFilter, p.bwdFilterMath, p.fell[2] = fallbackBwdFilter, want, true
 	if a, ok := b.pickAlgo(bwdFilterAlgos(bwdFilter)); ok {
-		p.bwdFilter, p.bwdFilterMath = cuda.ConvBwdFilterAlgo(a.algo), a.mathType
+		p.bwdFilter, p.bwdFilterMath, p.fell[2] = cuda.ConvBwdFilterAlgo(a.algo), a.mathType, false
 	}
 
 	// The workspace each needs, asked with its math type set.
@@ -278,6 +282,29 @@ func bwdFilterAlgos(ps []cuda.AlgoPerf[cuda.ConvBwdFilterAlgo]) []algoChoice {
 		// ALGO_0 and ALGO_3 sum with atomics whatever cuDNN reports.
 		out[i] = algoChoice{int(p.Algo), p.Err == nil, p.Deterministic && p.Algo != 0 && p.Algo != 3, p.MathType}
 	}
+	return out
+}
+
+// ConvPlans describes the cuDNN algorithms chosen for each convolution
+// shape met so far, one line each, sorted: the forward, backward-data and
+// backward-filter algorithm numbers, each with its cudnnMathType_t and
+// "(fallback)" where the search offered nothing acceptable (see pickAlgo),
+// and the workspace. A first run on a new GPU reports what it ran with.
+func (b *Backend) ConvPlans() []string {
+	var out []string
+	for s, p := range b.convs {
+		part := func(name string, algo, math int, fell bool) string {
+			f := ""
+			if fell {
+				f = " (fallback)"
+			}
+			return fmt.Sprintf("%s %d math %d%s", name, algo, math, f)
+		}
+		out = append(out, fmt.Sprintf("conv %d×%d×%d×%d, %d filters %d×%d: %s, %s, %s; workspace %d bytes", s.N, s.C, s.H, s.W, s.K, s.R, s.S,
+			part("fwd", int(p.fwd), p.fwdMath, p.fell[0]), part("bwd data", int(p.bwdData), p.bwdDataMath, p.fell[1]),
+			part("bwd filter", int(p.bwdFilter), p.bwdFilterMath, p.fell[2]), p.ws))
+	}
+	sort.Strings(out)
 	return out
 }
 

@@ -50,6 +50,17 @@ func TestEmulatedGPUChild(t *testing.T) {
 	t.Run("conformance", func(t *testing.T) {
 		b := emuBackend(t, Options{Deterministic: true})
 		layerstest.Run(t, b, false, parity.Cases())
+		// Every convolution shape met has its plan reported, and the
+		// emulator's search offers FMA algorithms, so none fell back.
+		plans := b.ConvPlans()
+		if len(plans) < 2 {
+			t.Errorf("ConvPlans: %q, want a line for each of at least conv1's and conv2's shapes", plans)
+		}
+		for _, l := range plans {
+			if !strings.Contains(l, "fwd ") || !strings.Contains(l, "bwd filter ") || strings.Contains(l, "fallback") {
+				t.Errorf("ConvPlans line %q", l)
+			}
+		}
 	})
 	t.Run("training without graphs", func(t *testing.T) {
 		b := emuBackend(t, Options{Deterministic: true})

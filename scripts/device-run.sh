@@ -6,7 +6,7 @@
 # data; MNIST, the PyTorch peer, this script as run.sh);
 # there, from the repository root:
 #
-#	bash devrun/run.sh            # the GPU check, about 500 s at most
+#	bash devrun/run.sh            # the GPU check, about 300 s at most
 #	bash devrun/run.sh --dry-run  # every stage on the CPU, small sizes
 #
 # Stages, in order of value: devices (facts, libraries, GPUs), ops (one
@@ -19,8 +19,10 @@
 # is stopped by its time limit, which is how it is meant to end).
 #
 # Each stage runs under `timeout -k` with a limit that keeps everything
-# within one deadline (VATGPU_RUN_DEADLINE seconds, 500 by default, 240
-# with --dry-run); a stage that does not fit in the time left is skipped.
+# within one deadline (VATGPU_RUN_DEADLINE seconds, 300 by default, 240
+# with --dry-run; 300 leaves a session's 15 minutes of device time room for
+# the machine's start and a second call that re-runs what failed or was
+# skipped, with VATGPU_RUN_STAGES); a stage that does not fit in the time left is skipped.
 # A stage that fails does not stop the others. If train20 or parity fail
 # with CUDA graphs, they are run again with VATGPU_GRAPHS=off, and if that
 # passes the later stages run without graphs too.
@@ -473,7 +475,7 @@ OUT=${OUT:-/tmp/vatgpu-out}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || exit 1
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-DEADLINE=${VATGPU_RUN_DEADLINE:-$([ $DRY = 1 ] && echo 240 || echo 500)}
+DEADLINE=${VATGPU_RUN_DEADLINE:-$([ $DRY = 1 ] && echo 240 || echo 300)}
 STAGES=${VATGPU_RUN_STAGES:-all}
 SABOTAGE=${VATGPU_RUN_SABOTAGE:-}
 HANG=${VATGPU_RUN_HANG:-}
@@ -502,13 +504,19 @@ rm -f "$OUT"/summary.txt "$OUT"/smoke.txt "$OUT"/parity.txt "$OUT"/runs.txt "$OU
 # usable GPU, Python's own list of site-packages is tried. cuDNN's later
 # loads by soname (NVRTC) see only what LD_LIBRARY_PATH names, and the
 # loader reads it at a program's start: export it for every stage.
-if [ $DRY = 0 ] && ! timeout 30 ./vatgpu devices 2>/dev/null | grep -q '^status: usable' && [ -z "${VATGPU_CUDA_PATH:-}" ]; then
+# A cold machine's first load of the libraries can be slow: 60 s each.
+if [ $DRY = 0 ] && ! timeout 60 ./vatgpu devices 2>/dev/null | grep -q '^status: usable' && [ -z "${VATGPU_CUDA_PATH:-}" ]; then
 	libs=$(timeout 60 python3 -c 'import glob, os, site, sys
 print(":".join(sorted({d for p in site.getsitepackages() + [site.getusersitepackages()] + sys.path for d in glob.glob(os.path.join(p, "nvidia", "*", "lib"))})))' 2>/dev/null)
 	[ -n "$libs" ] && export VATGPU_CUDA_PATH=$libs
 fi
-libpath=$(timeout 30 ./vatgpu devices --ld-library-path 2>/dev/null)
-[ -n "$libpath" ] && export LD_LIBRARY_PATH=$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+libpath=$(timeout 60 ./vatgpu devices --ld-library-path 2>/dev/null)
+librc=$?
+if [ -n "$libpath" ]; then
+	export LD_LIBRARY_PATH=$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+elif [ $DRY = 0 ]; then
+	echo "note: vatgpu devices --ld-library-path gave no folders (exit $librc): LD_LIBRARY_PATH unchanged, so cuDNN may not find NVRTC" >>"$OUT/summary.txt"
+fi
 
 failed=0
 run_stage devices smoke.txt 90 5 || [ $? = 2 ] || failed=1

@@ -89,6 +89,13 @@ func TestEmulatedTrainChild(t *testing.T) {
 	check("the GPU's checkpoint resumed on the CPU", s, a, cpu3Score, cpu3Acc)
 	s, a = train("0", "--resume", path("cpu2"), "--epochs", "3", "--out", path("cpu2gpu3"))
 	check("the CPU's checkpoint resumed on the GPU", s, a, cpu3Score, cpu3Acc)
+
+	// The device check's ops stage: one case of every op, all passing, and
+	// the cuDNN algorithms it ran with named.
+	code, stdout, stderr := vatgpu(t, "parity", "--device", "0", "--ops")
+	if code != 0 || !strings.Contains(stdout, " 0 failed") || !strings.Contains(stdout, "cudnn: conv ") {
+		t.Errorf("parity --ops on the emulated GPU: exit %d\n%s%s", code, stdout, stderr)
+	}
 }
 
 // parseFinish reads the score and accuracy of a finish line,

@@ -145,6 +145,13 @@ func Parity(a ParityArgs, w io.Writer) error {
 			}
 		}
 	}
+	// What cuDNN ran with (the algorithms its search chose, or the
+	// fallbacks), for the record of a first run on a GPU.
+	if p, ok := b.(interface{ ConvPlans() []string }); ok {
+		for _, l := range p.ConvPlans() {
+			fmt.Fprintln(w, "cudnn: "+l)
+		}
+	}
 	fmt.Fprintf(w, "parity: %d cases passed, %d failed", passed, len(failed))
 	if len(failed) > 0 {
 		fmt.Fprintf(w, " (%s)", strings.Join(failed, ", "))

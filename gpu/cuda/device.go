@@ -303,8 +303,10 @@ func (d *Device) MemInfo() (free, total int64, err error) {
 // Close waits for the device's work, then frees everything made through it:
 // graphs, events, cuDNN descriptors, modules, the cuDNN and cuBLAS handles,
 // every allocation not yet freed, the stream, and its hold on the primary
-// context. It returns the first error met but always frees everything. A
-// second Close does nothing.
+// context; after a sticky error (Error.ContextFatal) it also resets the
+// primary context, which a release alone leaves alive while the CUDA
+// runtime inside cuBLAS and cuDNN holds it. It returns the first error met
+// but always frees everything. A second Close does nothing.
 func (d *Device) Close() error {
 	if d.closed.Swap(true) {
 		return nil
@@ -324,8 +326,12 @@ func (d *Device) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	fatal := false
 	if d.ctx != 0 {
-		keep(cuCheck("cuCtxSynchronize", "", cuCtxSynchronize(d.ctx)))
+		err := cuCheck("cuCtxSynchronize", "", cuCtxSynchronize(d.ctx))
+		var e *Error
+		fatal = errors.As(err, &e) && e.ContextFatal()
+		keep(err)
 	}
 	sort.SliceStable(res, func(i, j int) bool { return res[i].rank() < res[j].rank() })
 	for _, r := range res {
@@ -348,6 +354,13 @@ func (d *Device) Close() error {
 	}
 	if d.ctx != 0 {
 		keep(cuCheck("cuDevicePrimaryCtxRelease_v2", "", cuDevicePrimaryCtxRelease(d.dev)))
+		// Releasing our hold destroys the context only if nothing else
+		// holds it, and the CUDA runtime inside cuBLAS and cuDNN may: after
+		// a sticky error, reset it (as cudaDeviceReset does), so that the
+		// next Open in this process can get a working one.
+		if fatal {
+			keep(cuCheck("cuDevicePrimaryCtxReset_v2", "", cuDevicePrimaryCtxReset(d.dev)))
+		}
 	}
 	if len(errs) > 0 {
 		return errs[0]

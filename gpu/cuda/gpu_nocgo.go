@@ -33,6 +33,7 @@ func cuDeviceTotalMem(int) (int64, int)                          { return 0, noC
 func cuDeviceGetAttribute(int, int) (int, int)                   { return 0, noCgo }
 func cuDevicePrimaryCtxRetain(int) (uintptr, int)                { return 0, noCgo }
 func cuDevicePrimaryCtxRelease(int) int                          { return noCgo }
+func cuDevicePrimaryCtxReset(int) int                            { return noCgo }
 func cuCtxSynchronize(uintptr) int                               { return noCgo }
 func cuMemAlloc(uintptr, int) (DevicePtr, int)                   { return 0, noCgo }
 func cuMemFree(uintptr, DevicePtr) int                           { return noCgo }

@@ -191,6 +191,8 @@ func cuDevicePrimaryCtxRetain(dev int) (uintptr, int) {
 
 func cuDevicePrimaryCtxRelease(dev int) int { return int(C.vg_cuDevicePrimaryCtxRelease(C.int(dev))) }
 
+func cuDevicePrimaryCtxReset(dev int) int { return int(C.vg_cuDevicePrimaryCtxReset(C.int(dev))) }
+
 func cuCtxSynchronize(ctx uintptr) int { return int(C.vg_cuCtxSynchronize(uptr(ctx))) }
 
 func cuMemAlloc(ctx uintptr, n int) (DevicePtr, int) {

@@ -127,6 +127,7 @@ typedef vg_CUresult (*pf_cuDeviceTotalMem_v2)(size_t *, int);
 typedef vg_CUresult (*pf_cuDeviceGetAttribute)(int *, vg_CUdevice_attribute, int);
 typedef vg_CUresult (*pf_cuDevicePrimaryCtxRetain)(vg_ctx_t *, int);
 typedef vg_CUresult (*pf_cuDevicePrimaryCtxRelease_v2)(int);
+typedef vg_CUresult (*pf_cuDevicePrimaryCtxReset_v2)(int);
 typedef vg_CUresult (*pf_cuCtxSetCurrent)(vg_ctx_t);
 typedef vg_CUresult (*pf_cuCtxSynchronize)(void);
 typedef vg_CUresult (*pf_cuMemAlloc_v2)(vg_devptr *, size_t);
@@ -244,6 +245,7 @@ typedef vg_cudnnStatus_t (*pf_cudnnConvolutionBackwardBias)(vg_dnn_t, const void
 	X(CUDA, cuDeviceGetAttribute, 1, "cuDeviceGetAttribute", "") \
 	X(CUDA, cuDevicePrimaryCtxRetain, 1, "cuDevicePrimaryCtxRetain", "") \
 	X(CUDA, cuDevicePrimaryCtxRelease_v2, 1, "cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease") \
+	X(CUDA, cuDevicePrimaryCtxReset_v2, 1, "cuDevicePrimaryCtxReset_v2", "cuDevicePrimaryCtxReset") \
 	X(CUDA, cuCtxSetCurrent, 1, "cuCtxSetCurrent", "") \
 	X(CUDA, cuCtxSynchronize, 1, "cuCtxSynchronize", "") \
 	X(CUDA, cuMemAlloc_v2, 1, "cuMemAlloc_v2", "") \
@@ -424,6 +426,7 @@ static inline int vg_cuDevicePrimaryCtxRetain(uintptr_t *ctx, int dev) {
 	return r;
 }
 static inline int vg_cuDevicePrimaryCtxRelease(int dev) { return VG_F(cuDevicePrimaryCtxRelease_v2)(dev); }
+static inline int vg_cuDevicePrimaryCtxReset(int dev) { return VG_F(cuDevicePrimaryCtxReset_v2)(dev); }
 static inline int vg_cuCtxSynchronize(uintptr_t ctx) {
 	VG_CTX(ctx);
 	return VG_F(cuCtxSynchronize)();

@@ -118,6 +118,7 @@ EMU_API int cublasCreate_v2(void **h) {
 	if (r != 0) {
 		return CUBLAS_STATUS_NOT_INITIALIZED;
 	}
+	emu_runtime_hold();
 	Blas *b = new Blas{nullptr, 0, 0, 0};
 	emu_library_stream(nullptr, &b->stream);
 	handles.insert(b);

@@ -421,6 +421,7 @@ EMU_API int cudnnCreate(void **h) {
 	if (r != 0) {
 		return fail(CUDNN_STATUS_NOT_INITIALIZED, "cudnnCreate: no usable current CUDA context");
 	}
+	emu_runtime_hold();
 	Handle *hd = new Handle;
 	emu_library_stream(nullptr, &hd->stream);
 	handles.insert(hd);

@@ -15,7 +15,12 @@
 // CUDA_ERROR_ILLEGAL_ADDRESS, and cuGetErrorString gives the emulator's
 // description of the fault, naming the call and the address. Releasing the
 // primary context (cuDevicePrimaryCtxRelease_v2 to zero) destroys it and
-// everything in it; the next retain starts a fresh one.
+// everything in it; the next retain starts a fresh one. But as on a GPU,
+// where the CUDA runtime inside cuBLAS and cuDNN retains the primary
+// context for itself and keeps it until cudaDeviceReset, the first
+// cublasCreate_v2 or cudnnCreate in a context takes a hold of its own that
+// no release gives back: only cuDevicePrimaryCtxReset_v2 then destroys the
+// context (and a sticky error with it).
 #include "emucuda.h"
 
 #include <chrono>
@@ -97,6 +102,7 @@ namespace {
 int ctxToken; // its address is the primary context
 thread_local void *current;
 int refs;     // retains of the primary context
+bool runtimeHold; // one of refs is the CUDA runtime's (emu_runtime_hold)
 bool initialized;
 int sticky;
 std::string stickyText; // cuGetErrorString's text for the sticky error
@@ -290,6 +296,7 @@ void destroyContext() {
 	emu_mem_reset();
 	sticky = 0;
 	stickyText.clear();
+	runtimeHold = false;
 }
 
 #define LOCK() std::lock_guard<std::mutex> lock_(emu_mu)
@@ -475,6 +482,26 @@ EMU_API int cuDevicePrimaryCtxRelease_v2(int dev) {
 	if (--refs == 0) {
 		destroyContext();
 	}
+	return 0;
+}
+
+void emu_runtime_hold() {
+	if (!runtimeHold && refs > 0) {
+		runtimeHold = true;
+		refs++;
+	}
+}
+
+// cuDevicePrimaryCtxReset_v2 destroys the primary context and all its
+// state whatever its retains (as cudaDeviceReset); the next retain makes a
+// new one.
+EMU_API int cuDevicePrimaryCtxReset_v2(int dev) {
+	LOCK();
+	if (dev != 0) {
+		return CUDA_ERROR_INVALID_DEVICE;
+	}
+	destroyContext();
+	refs = 0;
 	return 0;
 }
 

@@ -137,6 +137,11 @@ int emu_ctx_check(const char *call);
 // emu_sticky is the context's sticky error (0 if none).
 int emu_sticky();
 
+// emu_runtime_hold takes the CUDA runtime's own retain of the primary
+// context, once per context (cuBLAS and cuDNN handles call it; see
+// driver.cpp); the caller holds the emulator's lock.
+void emu_runtime_hold();
+
 // ---- kernels (kernels.cpp) ----
 
 // EmuKernel is one kernel of kernels.cu as kernel_table.inc describes it.

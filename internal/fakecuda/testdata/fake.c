@@ -120,6 +120,11 @@ int cuDevicePrimaryCtxRelease_v2(int dev) {
 	logf_("release live_allocs=%ld live_bytes=%ld", live_allocs, live_bytes);
 	return 0;
 }
+int cuDevicePrimaryCtxReset_v2(int dev) {
+	(void)dev;
+	logf_("reset");
+	return 0;
+}
 int cuCtxSetCurrent(void *ctx) {
 	cur_ctx = ctx;
 	return 0;
