@@ -91,3 +91,20 @@ func TestWrap(t *testing.T) {
 		t.Error("Wrap(nil) != nil")
 	}
 }
+
+// TestContextFatal: the driver's sticky errors, and only the driver's.
+func TestContextFatal(t *testing.T) {
+	for _, c := range []struct {
+		lib  Library
+		code int
+		want bool
+	}{
+		{Driver, 700, true}, {Driver, 702, true}, {Driver, 714, true}, {Driver, 719, true},
+		{Driver, 2, false}, {Driver, 701, false}, {Driver, 713, false}, {Driver, 720, false}, {Driver, 900, false},
+		{CUBLAS, 700, false}, {CUDNN, 719, false},
+	} {
+		if got := (&Error{Lib: c.lib, Code: c.code}).ContextFatal(); got != c.want {
+			t.Errorf("%v %d: ContextFatal %v, want %v", c.lib, c.code, got, c.want)
+		}
+	}
+}
