@@ -93,6 +93,8 @@ var Settings = []Setting{
 			return nil
 		}},
 	{Name: "epochs", Field: "Epochs", Category: CatRun, Default: 12, Presets: each(mlpPresets, 100), Usage: "epochs to train",
+		// The linear decay's slope depends on the last epoch.
+		Math: true, Matters: func(c Config) bool { return c.LRDecayStart > 0 },
 		Check: func(c Config) error { return positive("epochs", c.Epochs) }},
 	{Name: "steps-per-epoch", Field: "StepsPerEpoch", Category: CatRun, Default: 0, Math: true,
 		Presets: each(semiMLP, 500, "vat-mnist-sup", 600),
@@ -220,6 +222,29 @@ var Settings = []Setting{
 		Check: func(c Config) error {
 			if !(c.LRDecay > 0 && c.LRDecay <= 1) {
 				return fmt.Errorf("--lr-decay must be in (0, 1], got %v", c.LRDecay)
+			}
+			return nil
+		}},
+	{Name: "lr-decay-start", Field: "LRDecayStart", Category: CatOpt, Default: 0, Math: true,
+		Usage: "from this epoch on (0-based) the learning rate falls linearly, reaching lr/(epochs-N) in the last epoch, as in the TPAMI paper's code (takerum/vat_tf); with --lr-decay 1 (0: off)",
+		Check: func(c Config) error {
+			if c.LRDecayStart == 0 {
+				return nil
+			}
+			if c.LRDecayStart < 0 || c.LRDecayStart >= c.Epochs {
+				return fmt.Errorf("--lr-decay-start must be 0 (off) or in [1, %d) (--epochs), got %d", c.Epochs, c.LRDecayStart)
+			}
+			if c.LRDecay != 1 {
+				return fmt.Errorf("--lr-decay-start replaces --lr-decay's exponential decay: give --lr-decay 1, not %v", c.LRDecay)
+			}
+			return nil
+		}},
+	{Name: "decay-beta1", Field: "DecayBeta1", Category: CatOpt, Default: float32(0), Math: true,
+		Matters: func(c Config) bool { return c.LRDecayStart > 0 && c.Optimizer == "adam" },
+		Usage:   "Adam's beta1 from --lr-decay-start on (the TPAMI paper's code: 0.5; 0: --beta1's)",
+		Check: func(c Config) error {
+			if !(c.DecayBeta1 >= 0 && c.DecayBeta1 < 1) {
+				return fmt.Errorf("--decay-beta1 must be in [0, 1) (0: --beta1's), got %v", c.DecayBeta1)
 			}
 			return nil
 		}},

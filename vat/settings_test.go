@@ -87,6 +87,8 @@ func TestPresets(t *testing.T) {
 func TestSameMath(t *testing.T) {
 	base := DefaultConfig()
 	base.Teacher = "/t.safetensors" // so that teacher-min counts
+	// so that epochs and decay-beta1 count
+	base.LRDecayStart, base.LRDecay, base.Optimizer = 2, 1, "adam"
 	for i := range Settings {
 		s := &Settings[i]
 		c := base
@@ -118,6 +120,13 @@ func TestSameMath(t *testing.T) {
 	b.TeacherMin = 0.5
 	if err := a.SameMath(b); err != nil {
 		t.Errorf("teacher-min without a teacher: %v", err)
+	}
+	// More epochs change no step without the linear decay, which they do
+	// with it.
+	a, b = DefaultConfig(), DefaultConfig()
+	b.Epochs, b.DecayBeta1 = 40, 0.5
+	if err := a.SameMath(b); err != nil {
+		t.Errorf("epochs and decay-beta1 without --lr-decay-start: %v", err)
 	}
 }
 
@@ -151,6 +160,11 @@ func TestValidateNamesFlag(t *testing.T) {
 		{func(c *Config) { c.Optimizer, c.Beta2 = "adam", 1 }, "--beta2"},
 		{func(c *Config) { c.Rho = 1; c.Optimizer = "adam" }, ""}, // rho is Adadelta's
 		{func(c *Config) { c.VATLabeled, c.Labeled = true, 100 }, "--vat-labeled needs --vat"},
+		{func(c *Config) { c.LRDecayStart, c.LRDecay = 3, 0.9 }, "give --lr-decay 1"},
+		{func(c *Config) { c.LRDecayStart = 12 }, "--lr-decay-start must be 0 (off) or in [1, 12)"},
+		{func(c *Config) { c.LRDecayStart = -1 }, "--lr-decay-start"},
+		{func(c *Config) { c.LRDecayStart = 11 }, ""},
+		{func(c *Config) { c.DecayBeta1 = 1 }, "--decay-beta1 must be in [0, 1)"},
 	} {
 		c := DefaultConfig()
 		tc.set(&c)

@@ -72,12 +72,17 @@ type Config struct {
 
 	// Optimizer is "adadelta" (Keras 1.2.2: LR 1, Rho 0.95, AdaEps 1e-8)
 	// or "adam" (LR, Beta1, Beta2, AdaEps). The learning rate of epoch e
-	// (0-based) is LR·LRDecay^e.
+	// (0-based) is LR·LRDecay^e; or, with LRDecayStart S > 0 (and LRDecay
+	// 1), LR before epoch S and LR·(Epochs-e)/(Epochs-S) from it on, Adam's
+	// beta1 then being DecayBeta1 if that is positive (takerum/vat_tf's
+	// schedule: 0.001, then a linear decay over the last third, beta1 0.5).
 	Optimizer    string
 	LR, Rho      float32
 	Beta1, Beta2 float32
 	AdaEps       float32 // the optimiser's epsilon
 	LRDecay      float32
+	LRDecayStart int
+	DecayBeta1   float32
 }
 
 // Stats slots on the device.
@@ -410,9 +415,25 @@ func (t *Trainer) order() {
 	t.B.UploadInt(t.lperm, stream(t.Labeled, t.Epoch*per, per, cfg.Seed, layers.TensorLabeledShuffle))
 }
 
-// LR returns the learning rate of the current epoch.
+// LR returns the learning rate of the current epoch (Config.Optimizer).
 func (t *Trainer) LR() float32 {
-	return float32(float64(t.Cfg.LR) * math.Pow(float64(t.Cfg.LRDecay), float64(t.Epoch)))
+	c := t.Cfg
+	if c.LRDecayStart > 0 {
+		if t.Epoch < c.LRDecayStart {
+			return c.LR
+		}
+		return float32(float64(c.LR) * float64(c.Epochs-t.Epoch) / float64(c.Epochs-c.LRDecayStart))
+	}
+	return float32(float64(c.LR) * math.Pow(float64(c.LRDecay), float64(t.Epoch)))
+}
+
+// Beta1 returns Adam's beta1 for the current epoch (Config.Optimizer).
+func (t *Trainer) Beta1() float32 {
+	c := t.Cfg
+	if c.LRDecayStart > 0 && c.DecayBeta1 > 0 && t.Epoch >= c.LRDecayStart {
+		return c.DecayBeta1
+	}
+	return c.Beta1
 }
 
 // TrainStep queues training step s of the epoch (in order set for it; the
@@ -440,7 +461,7 @@ func (t *Trainer) TrainStep(s int) {
 		b.GatherInt(t.y, t.trainY, t.lperm, s*cfg.Batch, nl)
 		load(t.xu, t.perm, s*cfg.ULBatch, nu, layers.TensorTranslate+1)
 	}
-	lr := t.LR()
+	lr, beta1 := t.LR(), t.Beta1()
 	body := func() {
 		b.Zero(m.Grads)
 		logits := m.Forward(t.x, nl, true, 0)
@@ -467,7 +488,7 @@ func (t *Trainer) TrainStep(s int) {
 		}
 		switch cfg.Optimizer {
 		case "adam":
-			b.Adam(m.Params, m.Grads, t.accG, t.accD, lr, cfg.Beta1, cfg.Beta2, cfg.AdaEps)
+			b.Adam(m.Params, m.Grads, t.accG, t.accD, lr, beta1, cfg.Beta2, cfg.AdaEps)
 		default:
 			b.Adadelta(m.Params, m.Grads, t.accG, t.accD, lr, cfg.Rho, cfg.AdaEps)
 		}
@@ -476,7 +497,7 @@ func (t *Trainer) TrainStep(s int) {
 		}
 	}
 	if c, ok := b.(layers.Capturer); ok {
-		if err := c.Capture(fmt.Sprintf("trainer-%d-step-%d-%d-%x", t.id, nl, nu, math.Float32bits(lr)), body); err != nil {
+		if err := c.Capture(fmt.Sprintf("trainer-%d-step-%d-%d-%x-%x", t.id, nl, nu, math.Float32bits(lr), math.Float32bits(beta1)), body); err != nil {
 			return // the backend records the error; Sync reports it
 		}
 	} else {

@@ -231,6 +231,36 @@ func TestTranslateBatches(t *testing.T) {
 	}
 }
 
+// TestLRSchedule: the exponential decay, and the linear one over the last
+// epochs with Adam's beta1 switched, epoch by epoch; a run with the
+// linear decay resumes exactly across its start.
+func TestLRSchedule(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Optimizer, cfg.LR, cfg.Beta1, cfg.Epochs = "adam", 0.002, 0.9, 6
+	tr := &Trainer{Cfg: cfg}
+	tr.Cfg.LRDecay = 0.5
+	for e, want := range []float32{0.002, 0.001, 0.0005} {
+		if tr.Epoch = e; tr.LR() != want || tr.Beta1() != 0.9 {
+			t.Errorf("exponential, epoch %d: lr %v, beta1 %v; want %v, 0.9", e, tr.LR(), tr.Beta1(), want)
+		}
+	}
+	tr.Cfg.LRDecay, tr.Cfg.LRDecayStart, tr.Cfg.DecayBeta1 = 1, 3, 0.5
+	for e, want := range []struct{ lr, beta1 float32 }{
+		{0.002, 0.9}, {0.002, 0.9}, {0.002, 0.9}, {0.002, 0.5}, {float32(float64(float32(0.002)) * 2 / 3), 0.5}, {float32(float64(float32(0.002)) / 3), 0.5},
+	} {
+		if tr.Epoch = e; tr.LR() != want.lr || tr.Beta1() != want.beta1 {
+			t.Errorf("linear from epoch 3, epoch %d: lr %v, beta1 %v; want %v, %v", e, tr.LR(), tr.Beta1(), want.lr, want.beta1)
+		}
+	}
+	tr.Cfg.DecayBeta1 = 0
+	if tr.Epoch = 4; tr.Beta1() != 0.9 {
+		t.Errorf("--decay-beta1 0: beta1 %v, want --beta1's 0.9", tr.Beta1())
+	}
+	testResumeExact(t, func(cfg *Config) {
+		cfg.Optimizer, cfg.LR, cfg.LRDecayStart, cfg.DecayBeta1 = "adam", 0.002, 1, 0.5
+	})
+}
+
 // TestEMAValidation: with a weight average, an epoch reports the held-out
 // images' error both of the average (ValAcc) and of the weights as trained
 // (CurrentValAcc), the latter equal to a run without the average, so one
