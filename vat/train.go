@@ -76,6 +76,9 @@ type Config struct {
 	// 1), LR before epoch S and LR·(Epochs-e)/(Epochs-S) from it on, Adam's
 	// beta1 then being DecayBeta1 if that is positive (takerum/vat_tf's
 	// schedule: 0.001, then a linear decay over the last third, beta1 0.5).
+	// Adam's bias correction takes the current beta1 (1-beta1^t), where
+	// TensorFlow's keeps the product of the betas used; long after the
+	// first steps both are 1.
 	Optimizer    string
 	LR, Rho      float32
 	Beta1, Beta2 float32
