@@ -238,7 +238,11 @@ type dependency struct {
 //   - libcublas.so.N needs libcublasLt.so.N.
 //   - libcudnn.so.9 is a dispatcher that dlopens libcudnn_graph, _ops and
 //     _cnn .so.9 by soname (required) and, where present, _engines_*,
-//     _heuristic and _adv (optional).
+//     _heuristic and _adv (optional). Its runtime-compiled engines later
+//     dlopen NVRTC by soname, which LD_LIBRARY_PATH alone would point to:
+//     NVRTC and its builtins are preloaded (optional) from the same folder
+//     or, for the pip wheels, from the sibling nvidia/*/lib folders
+//     (nvidia/cu13/lib; nvidia/cuda_nvrtc/lib for CUDA 12).
 //   - libcudnn.so.8 dlopens libcudnn_ops_infer/_ops_train/_cnn_infer/
 //     _cnn_train .so.8 (required) and _adv_infer/_adv_train (optional).
 func (s libSpec) dependencyNames(soname string) []dependency {
@@ -254,6 +258,10 @@ func (s libSpec) dependencyNames(soname string) []dependency {
 			{"libcudnn_ops.so.9", true},
 			{"libcudnn_cnn.so.9", true},
 			{"libcudnn_adv.so.9", false},
+			{"libnvrtc.so.*", false},
+			{"libnvrtc-builtins.so.*", false},
+			{"../../*/lib/libnvrtc.so.*", false},
+			{"../../*/lib/libnvrtc-builtins.so.*", false},
 		}
 	case s.lib == CUDNN && v == "8":
 		return []dependency{

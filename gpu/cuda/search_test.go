@@ -168,6 +168,10 @@ func TestDependencies(t *testing.T) {
 		"dnn9/libcudnn.so.9", "dnn9/libcudnn_graph.so.9", "dnn9/libcudnn_ops.so.9", "dnn9/libcudnn_cnn.so.9",
 		"dnn9/libcudnn_engines_runtime_compiled.so.9", "dnn9/libcudnn_engines_precompiled.so.9",
 		"dnn9/libcudnn_adv.so.9", "dnn9/libcudnn_heuristic.so.9",
+		"wheels/nvidia/cudnn/lib/libcudnn.so.9", "wheels/nvidia/cudnn/lib/libcudnn_graph.so.9",
+		"wheels/nvidia/cudnn/lib/libcudnn_ops.so.9", "wheels/nvidia/cudnn/lib/libcudnn_cnn.so.9",
+		"wheels/nvidia/cu13/lib/libcublas.so.13", "wheels/nvidia/cu13/lib/libnvrtc.so.13",
+		"wheels/nvidia/cu13/lib/libnvrtc-builtins.so.13.0",
 		"dnn8/libcudnn.so.8", "dnn8/libcudnn_ops_infer.so.8", "dnn8/libcudnn_ops_train.so.8",
 		"dnn8/libcudnn_cnn_infer.so.8", "dnn8/libcudnn_cnn_train.so.8",
 	)
@@ -197,6 +201,15 @@ func TestDependencies(t *testing.T) {
 			"dnn9/libcudnn_ops.so.9 (required)",
 			"dnn9/libcudnn_cnn.so.9 (required)",
 			"dnn9/libcudnn_adv.so.9",
+		}},
+		// The pip wheels: NVRTC for cuDNN's runtime-compiled engines lies in
+		// a sibling folder.
+		{dnnSpec, candidate{Dir: root + "/wheels/nvidia/cudnn/lib", Soname: "libcudnn.so.9"}, []string{
+			"wheels/nvidia/cudnn/lib/libcudnn_graph.so.9 (required)",
+			"wheels/nvidia/cudnn/lib/libcudnn_ops.so.9 (required)",
+			"wheels/nvidia/cudnn/lib/libcudnn_cnn.so.9 (required)",
+			"wheels/nvidia/cu13/lib/libnvrtc.so.13",
+			"wheels/nvidia/cu13/lib/libnvrtc-builtins.so.13.0",
 		}},
 		{dnnSpec, candidate{Dir: root + "/dnn8", Soname: "libcudnn.so.8"}, []string{
 			"dnn8/libcudnn_ops_infer.so.8 (required)",
