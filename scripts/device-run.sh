@@ -462,11 +462,14 @@ for tool in timeout tar gzip awk; do
 done
 cd "$HERE" || exit 1
 # make device-bundle gzips the binaries (a call carries at most 64 MiB, the
-# working tree included): unpack them beside this script.
+# working tree included): unpack them beside this script, over any older
+# copy, and remove them at the end so that the bundle stays as small.
+unpacked=()
 for f in vatgpu gpu.test cuda.test; do
-	if [ -f "$f.gz" ] && [ ! -x "$f" ]; then
-		{ gzip -dc "$f.gz" >"$f.tmp" && chmod +x "$f.tmp" && mv "$f.tmp" "$f"; } ||
+	if [ -f "$f.gz" ]; then
+		{ gzip -dc "$f.gz" >"$f.tmp" && chmod +x "$f.tmp" && mv -f "$f.tmp" "$f"; } ||
 			{ echo "run.sh: cannot unpack $f.gz" >&2; rm -f "$f.tmp"; exit 1; }
+		unpacked+=("$HERE/$f")
 	fi
 done
 [ -x ./vatgpu ] || { echo "run.sh: no ./vatgpu beside run.sh: run \`make device-bundle\` first" >&2; exit 1; }
@@ -474,7 +477,7 @@ done
 OUT=${OUT:-/tmp/vatgpu-out}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || exit 1
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+trap 'rm -rf "$WORK" ${unpacked[@]+"${unpacked[@]}"}' EXIT
 DEADLINE=${VATGPU_RUN_DEADLINE:-$([ $DRY = 1 ] && echo 240 || echo 300)}
 STAGES=${VATGPU_RUN_STAGES:-all}
 SABOTAGE=${VATGPU_RUN_SABOTAGE:-}

@@ -97,8 +97,12 @@ func OpenRun(o RunOptions) (_ *Run, err error) {
 	if o.Limit < 0 {
 		return nil, usagef("--limit must be 0 (all) or positive, got %d", o.Limit)
 	}
-	if err := r.Cfg.Validate(); err != nil {
-		return nil, usageErr{err.Error()}
+	// A resumed run's settings are mostly the checkpoint's: they are
+	// checked once merged with the flags, below.
+	if o.Resume == "" {
+		if err := r.Cfg.Validate(); err != nil {
+			return nil, usageErr{err.Error()}
+		}
 	}
 	if r.Cfg.Teacher != "" {
 		// Saved absolute, so that a resume from another folder finds it.
@@ -114,7 +118,13 @@ func OpenRun(o RunOptions) (_ *Run, err error) {
 		if r.Cfg, err = ResumeConfig(r.Cfg, resume.Config, given); err != nil {
 			return nil, fmt.Errorf("--resume %s: %v", o.Resume, err)
 		}
+		if err := r.Cfg.Validate(); err != nil {
+			return nil, usagef("--resume %s: %v", o.Resume, err)
+		}
 		if resume.Epoch >= r.Cfg.Epochs {
+			if r.Cfg.LRDecayStart > 0 {
+				return nil, usagef("--resume %s: the run already did its %d epochs, and its learning rate decays linearly to the last (--lr-decay-start), so it cannot be extended", o.Resume, resume.Epoch)
+			}
 			return nil, usagef("--resume %s: the run already did %d epochs; ask for more with --epochs", o.Resume, resume.Epoch)
 		}
 		if r.Out == "" {

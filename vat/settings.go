@@ -52,7 +52,7 @@ type Preset struct {
 // Presets are the presets, the seed's first (it changes nothing).
 var Presets = []Preset{
 	{"seed", "the Keras article's settings"},
-	{"paper", "the VAT papers' optimiser and VAT settings (their official code's; 100 labels) on the seed's CNN, with its own batches of 32 labelled and 128 unlabelled images"},
+	{"paper", "the ICLR'16 VAT code's optimiser and VAT settings (takerum/vat; 100 labels) on the seed's CNN, with batches of 32 labelled images (the code's are 100) and the default 128 unlabelled (the code's, 250)"},
 	{"vat-mnist-100", "the VAT papers' semi-supervised protocol with their MLP (takerum/vat, train_mnist_semisup.py): 100 labels, 1,000 held out for validation, 100 epochs of 500 updates"},
 	{"vat-mnist-sup", "the VAT papers' supervised protocol with their MLP (takerum/vat, train_mnist_sup.py): all labels but 1,000 held out for validation, 100 epochs of 600 updates"},
 	{"vat-mnist-100-tpami", "the TPAMI paper's 100-label setting: vat-mnist-100 with the noisy 784-1200-600-300-150-10 MLP and eps 5"},
@@ -245,6 +245,9 @@ var Settings = []Setting{
 		Check: func(c Config) error {
 			if !(c.DecayBeta1 >= 0 && c.DecayBeta1 < 1) {
 				return fmt.Errorf("--decay-beta1 must be in [0, 1) (0: --beta1's), got %v", c.DecayBeta1)
+			}
+			if c.DecayBeta1 != 0 && (c.LRDecayStart == 0 || c.Optimizer != "adam") {
+				return fmt.Errorf("--decay-beta1 needs --lr-decay-start and --optimizer adam")
 			}
 			return nil
 		}},
@@ -472,10 +475,12 @@ func DefaultConfig() Config {
 	return c
 }
 
-// PaperConfig returns the VAT papers' settings for semi-supervised MNIST as
-// their official code has them: xi 1e-6, ip 1, max-abs-then-L2
-// normalisation, eps 0.3, Adam with learning rate 0.002 decayed by 0.9
-// each epoch, 100 labels, batches of 32 labelled and 128 unlabelled images.
+// PaperConfig returns the preset paper: the seed's CNN with the VAT and
+// optimiser settings of the ICLR'16 paper's code (takerum/vat) for
+// semi-supervised MNIST (xi 1e-6, ip 1, max-abs-then-L2 normalisation, eps
+// 0.3, Adam with learning rate 0.002 decayed by 0.9 each epoch, 100
+// labels), with batches of 32 labelled images (the code's are 100) and the
+// default 128 unlabelled (the code's, 250).
 func PaperConfig() Config {
 	c, _ := PresetConfig("paper")
 	return c
@@ -496,7 +501,7 @@ func (c Config) Validate() error {
 
 // SameMath returns an error naming the first setting of o that differs
 // from c in a way that changes the arithmetic of training (Epochs may
-// differ).
+// differ, unless the learning rate decays linearly to the last epoch).
 func (c Config) SameMath(o Config) error {
 	for i := range Settings {
 		s := &Settings[i]

@@ -165,6 +165,9 @@ func TestValidateNamesFlag(t *testing.T) {
 		{func(c *Config) { c.LRDecayStart = -1 }, "--lr-decay-start"},
 		{func(c *Config) { c.LRDecayStart = 11 }, ""},
 		{func(c *Config) { c.DecayBeta1 = 1 }, "--decay-beta1 must be in [0, 1)"},
+		{func(c *Config) { c.DecayBeta1 = 0.5 }, "--decay-beta1 needs --lr-decay-start and --optimizer adam"},
+		{func(c *Config) { c.DecayBeta1, c.LRDecayStart = 0.5, 3 }, "--decay-beta1 needs"}, // Adadelta
+		{func(c *Config) { c.DecayBeta1, c.LRDecayStart, c.Optimizer = 0.5, 3, "adam" }, ""},
 	} {
 		c := DefaultConfig()
 		tc.set(&c)

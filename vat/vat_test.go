@@ -121,15 +121,18 @@ func testResumeExact(t *testing.T, change func(*Config)) {
 	train := randomSet(96, 4)
 	full, _ := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil)
 	defer full.Free()
-	for full.Epoch < 2 {
+	for full.Epoch < cfg.Epochs {
 		if _, err := full.RunEpoch(nil); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// The other run stops in the last epoch.
 	part, _ := NewTrainer(layers.NewCPU(0), cfg, train, nil, nil)
 	defer part.Free()
-	if _, err := part.RunEpoch(nil); err != nil {
-		t.Fatal(err)
+	for part.Epoch < cfg.Epochs-1 {
+		if _, err := part.RunEpoch(nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	part.Stop.Store(true)
 	part.ProgressEvery = 1
@@ -256,8 +259,10 @@ func TestLRSchedule(t *testing.T) {
 	if tr.Epoch = 4; tr.Beta1() != 0.9 {
 		t.Errorf("--decay-beta1 0: beta1 %v, want --beta1's 0.9", tr.Beta1())
 	}
+	// Stopped in the third of 3 epochs, where the learning rate is half
+	// and beta1 0.5.
 	testResumeExact(t, func(cfg *Config) {
-		cfg.Optimizer, cfg.LR, cfg.LRDecayStart, cfg.DecayBeta1 = "adam", 0.002, 1, 0.5
+		cfg.Optimizer, cfg.LR, cfg.Epochs, cfg.LRDecayStart, cfg.DecayBeta1 = "adam", 0.002, 3, 1, 0.5
 	})
 }
 

@@ -17,7 +17,8 @@
 // are the lines with a "test_acc" key, and skips blank lines and any other
 // object without "config" (per-step records, for instance). Null and absent
 // numbers read as NaN; keys it does not know are ignored. Because a resumed
-// run appends to the same file, a later header is ignored and a later record
+// run appends to the same file, a later header replaces the earlier one (the
+// resumed run's configuration, whose Epochs may be larger) and a later record
 // of an epoch replaces the earlier one; Run.Epochs is sorted by epoch. The
 // run's label is "plain", "dropout", "vat" or "dropout+vat" from the header's
 // Dropout and VAT fields, or the file's base name without its extension when

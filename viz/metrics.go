@@ -19,9 +19,10 @@ type Run struct {
 	// Label names the run in legends.
 	Label string
 
-	// Config is the "config" object of the file's first header line, as
-	// decoded by encoding/json (numbers are float64), or nil when the file
-	// has no header line.
+	// Config is the "config" object of the file's last header line (a
+	// resumed run appends one, with its own --epochs), as decoded by
+	// encoding/json (numbers are float64), or nil when the file has no
+	// header line.
 	Config map[string]any
 
 	// Epochs holds one entry per epoch record, sorted by Epoch.
@@ -89,9 +90,7 @@ func readMetrics(r io.Reader, name string) (*Run, error) {
 			if err := json.Unmarshal(raw, &cfg); err != nil || cfg == nil {
 				return nil, fail(`"config" is not a JSON object`)
 			}
-			if run.Config == nil {
-				run.Config = cfg
-			}
+			run.Config = cfg // a resumed run's header replaces the first
 			continue
 		}
 		if _, ok := rec["test_acc"]; !ok {

@@ -109,22 +109,22 @@ func TestReadMetricsLabels(t *testing.T) {
 }
 
 // TestReadMetricsResumed checks a file appended to by a resumed run: a second
-// header is ignored, a repeated epoch replaces the earlier record and epochs
-// come out sorted.
+// header (here with more epochs) replaces the first, a repeated epoch
+// replaces the earlier record and epochs come out sorted.
 func TestReadMetricsResumed(t *testing.T) {
 	run, err := ReadMetrics(writeFile(t, "r.jsonl",
 		fmt.Sprintf(header, true, false),
 		epochLine(1, 1, "1", "1", "0", "0.5", "1", "0.5", "1"),
 		epochLine(2, 2, "0.9", "0.9", "0", "0.6", "0.9", "0.6", "1"),
-		fmt.Sprintf(header, false, false),
+		strings.Replace(fmt.Sprintf(header, true, false), `"Epochs":3`, `"Epochs":5`, 1),
 		epochLine(2, 2, "0.8", "0.8", "0", "0.7", "0.8", "0.7", "1"),
 		epochLine(3, 3, "0.7", "0.7", "0", "0.8", "0.7", "0.8", "1"),
 	))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run.Label != "dropout" {
-		t.Errorf("Label = %q, want dropout (first header)", run.Label)
+	if run.Label != "dropout" || run.Config["Epochs"] != 5.0 {
+		t.Errorf("Label = %q, Epochs %v; want dropout, 5 (the last header's)", run.Label, run.Config["Epochs"])
 	}
 	var got []string
 	for _, e := range run.Epochs {

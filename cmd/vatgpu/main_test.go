@@ -170,8 +170,11 @@ func TestTrainEvalCheckpoint(t *testing.T) {
 	}
 	// The table of the run's last epoch: the train's own metrics file.
 	code, stdout, stderr = vatgpu(t, "summary", metrics)
-	if row := strings.Fields(strings.Split(stdout, "\n")[1]); code != 0 || len(row) != 4 || row[0] != metrics || row[1] != "2/2" || row[2] != "-" || !strings.HasSuffix(row[3], "%") {
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 0 || len(lines) != 2 {
 		t.Errorf("summary: exit %d, %q %q", code, stdout, stderr)
+	} else if row := strings.Fields(lines[1]); len(row) != 4 || row[0] != metrics || row[1] != "2/2" || row[2] != "-" || !strings.HasSuffix(row[3], "%") {
+		t.Errorf("summary: row %q", row)
 	}
 	// Resuming needs only the file and the epochs: the rest is saved.
 	code, stdout, stderr = vatgpu(t, "train", "--device", "cpu", "--limit", "256", "--epochs", "2", "--resume", out, "--quiet")

@@ -138,6 +138,7 @@ func Parity(a ParityArgs, w io.Writer) error {
 			fmt.Fprintf(w, "case %s: FAILED in %.1f s%s\n", c.Name, time.Since(start).Seconds(), note)
 		}
 		if b.Err() != nil { // sticky: the next case needs a backend of its own
+			printConvPlans(w, b)
 			fmt.Fprintf(w, "reopening the device after: %v\n", b.Err())
 			b.Close()
 			if b, err = open(); err != nil {
@@ -145,13 +146,7 @@ func Parity(a ParityArgs, w io.Writer) error {
 			}
 		}
 	}
-	// What cuDNN ran with (the algorithms its search chose, or the
-	// fallbacks), for the record of a first run on a GPU.
-	if p, ok := b.(interface{ ConvPlans() []string }); ok {
-		for _, l := range p.ConvPlans() {
-			fmt.Fprintln(w, "cudnn: "+l)
-		}
-	}
+	printConvPlans(w, b)
 	fmt.Fprintf(w, "parity: %d cases passed, %d failed", passed, len(failed))
 	if len(failed) > 0 {
 		fmt.Fprintf(w, " (%s)", strings.Join(failed, ", "))
@@ -164,6 +159,17 @@ func Parity(a ParityArgs, w io.Writer) error {
 		return fmt.Errorf("parity: %d cases failed: %s", len(failed), strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// printConvPlans prints what cuDNN ran with on b (the algorithms its
+// search chose, or the fallbacks), for the record of a first run on a GPU:
+// at the end, and before a backend is given up after a sticky error.
+func printConvPlans(w io.Writer, b layers.Backend) {
+	if p, ok := b.(interface{ ConvPlans() []string }); ok {
+		for _, l := range p.ConvPlans() {
+			fmt.Fprintln(w, "cudnn: "+l)
+		}
+	}
 }
 
 // runParityCase runs case c on the CPU and on b over the same inputs. A

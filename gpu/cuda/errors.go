@@ -66,11 +66,12 @@ func (e *Error) describe() string {
 }
 
 // ContextFatal reports whether the status is one of the CUDA driver's
-// sticky errors (an illegal address, instruction or access, a kernel
-// timeout or launch failure: 700, 702 and 714 to 719), after which every
-// call in the context fails with it until the context is reset.
+// sticky errors (an illegal address, a kernel timeout, a device-side
+// assert, an illegal instruction or access, a launch failure: 700, 702,
+// 710 and 714 to 719), after which every call in the context fails with it
+// until the context is reset.
 func (e *Error) ContextFatal() bool {
-	return e.Lib == Driver && (e.Code == 700 || e.Code == 702 || e.Code >= 714 && e.Code <= 719)
+	return e.Lib == Driver && (e.Code == 700 || e.Code == 702 || e.Code == 710 || e.Code >= 714 && e.Code <= 719)
 }
 
 // OutOfMemory reports whether the call failed for lack of device memory.

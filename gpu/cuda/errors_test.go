@@ -99,7 +99,7 @@ func TestContextFatal(t *testing.T) {
 		code int
 		want bool
 	}{
-		{Driver, 700, true}, {Driver, 702, true}, {Driver, 714, true}, {Driver, 719, true},
+		{Driver, 700, true}, {Driver, 702, true}, {Driver, 710, true}, {Driver, 714, true}, {Driver, 719, true},
 		{Driver, 2, false}, {Driver, 701, false}, {Driver, 713, false}, {Driver, 720, false}, {Driver, 900, false},
 		{CUBLAS, 700, false}, {CUDNN, 719, false},
 	} {

@@ -101,7 +101,7 @@ func openCandidate(spec libSpec, c candidate, cfg searchConfig) (handles []uintp
 	for len(pending) > 0 {
 		var next []dependency
 		for _, d := range pending {
-			if h, msg := o.open(d.Path, true, true); h == 0 {
+			if h, msg := o.open(d.Path, !d.Local, true); h == 0 {
 				lastErr[d.Path] = msg
 				next = append(next, d)
 			}

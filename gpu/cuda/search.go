@@ -230,6 +230,9 @@ func soVersion(soname string) string {
 type dependency struct {
 	Path     string
 	Required bool // a failure to load it fails the candidate
+	// Local loads it with RTLD_LOCAL: its symbols stay out of the global
+	// scope, and a later dlopen of its soname still finds it.
+	Local bool
 }
 
 // dependencyNames lists the sonames a library needs loaded beside it,
@@ -240,41 +243,48 @@ type dependency struct {
 //     _cnn .so.9 by soname (required) and, where present, _engines_*,
 //     _heuristic and _adv (optional). Its runtime-compiled engines later
 //     dlopen NVRTC by soname, which LD_LIBRARY_PATH alone would point to:
-//     NVRTC and its builtins are preloaded (optional) from the same folder
-//     or, for the pip wheels, from the sibling nvidia/*/lib folders
-//     (nvidia/cu13/lib; nvidia/cuda_nvrtc/lib for CUDA 12).
+//     NVRTC and its builtins are preloaded (optional, RTLD_LOCAL, so that
+//     two majors cannot interpose on each other) from the same folder or,
+//     for the pip wheels (cuDNN in nvidia/cudnn/lib), from the sibling
+//     nvidia/*/lib folders (nvidia/cu13/lib; nvidia/cuda_nvrtc/lib for
+//     CUDA 12).
 //   - libcudnn.so.8 dlopens libcudnn_ops_infer/_ops_train/_cnn_infer/
 //     _cnn_train .so.8 (required) and _adv_infer/_adv_train (optional).
 func (s libSpec) dependencyNames(soname string) []dependency {
 	v := soVersion(soname)
 	switch {
 	case s.lib == CUBLAS:
-		return []dependency{{"libcublasLt.so." + v, true}}
+		return []dependency{{"libcublasLt.so." + v, true, false}}
 	case s.lib == CUDNN && v == "9":
 		return []dependency{
-			{"libcudnn_graph.so.9", true},
-			{"libcudnn_engines_*.so.9", false},
-			{"libcudnn_heuristic.so.9", false},
-			{"libcudnn_ops.so.9", true},
-			{"libcudnn_cnn.so.9", true},
-			{"libcudnn_adv.so.9", false},
-			{"libnvrtc.so.*", false},
-			{"libnvrtc-builtins.so.*", false},
-			{"../../*/lib/libnvrtc.so.*", false},
-			{"../../*/lib/libnvrtc-builtins.so.*", false},
+			{"libcudnn_graph.so.9", true, false},
+			{"libcudnn_engines_*.so.9", false, false},
+			{"libcudnn_heuristic.so.9", false, false},
+			{"libcudnn_ops.so.9", true, false},
+			{"libcudnn_cnn.so.9", true, false},
+			{"libcudnn_adv.so.9", false, false},
+			{"libnvrtc.so.*", false, true},
+			{"libnvrtc-builtins.so.*", false, true},
+			{wheelSibling + "libnvrtc.so.*", false, true},
+			{wheelSibling + "libnvrtc-builtins.so.*", false, true},
 		}
 	case s.lib == CUDNN && v == "8":
 		return []dependency{
-			{"libcudnn_ops_infer.so.8", true},
-			{"libcudnn_ops_train.so.8", true},
-			{"libcudnn_cnn_infer.so.8", true},
-			{"libcudnn_cnn_train.so.8", true},
-			{"libcudnn_adv_infer.so.8", false},
-			{"libcudnn_adv_train.so.8", false},
+			{"libcudnn_ops_infer.so.8", true, false},
+			{"libcudnn_ops_train.so.8", true, false},
+			{"libcudnn_cnn_infer.so.8", true, false},
+			{"libcudnn_cnn_train.so.8", true, false},
+			{"libcudnn_adv_infer.so.8", false, false},
+			{"libcudnn_adv_train.so.8", false, false},
 		}
 	}
 	return nil
 }
+
+// wheelSibling prefixes a dependency looked for in the other library
+// folders of a pip wheels' tree (site-packages/nvidia/*/lib), and only
+// when the candidate's own folder is one of them.
+const wheelSibling = "../../*/lib/"
 
 // dependencies lists the files to preload for a candidate found in a
 // folder, in order; names that match no file are left out. A loader
@@ -283,11 +293,15 @@ func (s libSpec) dependencies(c candidate) []dependency {
 	if c.Dir == "" {
 		return nil
 	}
+	inWheels := filepath.Base(c.Dir) == "lib" && filepath.Base(filepath.Dir(filepath.Dir(c.Dir))) == "nvidia"
 	var deps []dependency
 	for _, d := range s.dependencyNames(c.Soname) {
+		if strings.HasPrefix(d.Path, wheelSibling) && !inWheels {
+			continue
+		}
 		for _, p := range globSorted(filepath.Join(c.Dir, d.Path)) {
 			if st, err := os.Stat(p); err == nil && !st.IsDir() {
-				deps = append(deps, dependency{Path: p, Required: d.Required})
+				deps = append(deps, dependency{Path: p, Required: d.Required, Local: d.Local})
 			}
 		}
 	}

@@ -172,6 +172,8 @@ func TestDependencies(t *testing.T) {
 		"wheels/nvidia/cudnn/lib/libcudnn_ops.so.9", "wheels/nvidia/cudnn/lib/libcudnn_cnn.so.9",
 		"wheels/nvidia/cu13/lib/libcublas.so.13", "wheels/nvidia/cu13/lib/libnvrtc.so.13",
 		"wheels/nvidia/cu13/lib/libnvrtc-builtins.so.13.0",
+		"odd/dnn/lib/libcudnn.so.9", "odd/dnn/lib/libcudnn_graph.so.9", "odd/dnn/lib/libnvrtc.so.12",
+		"odd/other/lib/libnvrtc.so.13",
 		"dnn8/libcudnn.so.8", "dnn8/libcudnn_ops_infer.so.8", "dnn8/libcudnn_ops_train.so.8",
 		"dnn8/libcudnn_cnn_infer.so.8", "dnn8/libcudnn_cnn_train.so.8",
 	)
@@ -181,6 +183,9 @@ func TestDependencies(t *testing.T) {
 			s := strings.ReplaceAll(d.Path, root+"/", "")
 			if d.Required {
 				s += " (required)"
+			}
+			if d.Local {
+				s += " (local)"
 			}
 			out = append(out, s)
 		}
@@ -208,8 +213,14 @@ func TestDependencies(t *testing.T) {
 			"wheels/nvidia/cudnn/lib/libcudnn_graph.so.9 (required)",
 			"wheels/nvidia/cudnn/lib/libcudnn_ops.so.9 (required)",
 			"wheels/nvidia/cudnn/lib/libcudnn_cnn.so.9 (required)",
-			"wheels/nvidia/cu13/lib/libnvrtc.so.13",
-			"wheels/nvidia/cu13/lib/libnvrtc-builtins.so.13.0",
+			"wheels/nvidia/cu13/lib/libnvrtc.so.13 (local)",
+			"wheels/nvidia/cu13/lib/libnvrtc-builtins.so.13.0 (local)",
+		}},
+		// Outside a wheels' tree nothing is looked for beyond cuDNN's folder:
+		// here NVRTC lies in "other/lib", two levels up from "odd/dnn/lib".
+		{dnnSpec, candidate{Dir: root + "/odd/dnn/lib", Soname: "libcudnn.so.9"}, []string{
+			"odd/dnn/lib/libcudnn_graph.so.9 (required)",
+			"odd/dnn/lib/libnvrtc.so.12 (local)",
 		}},
 		{dnnSpec, candidate{Dir: root + "/dnn8", Soname: "libcudnn.so.8"}, []string{
 			"dnn8/libcudnn_ops_infer.so.8 (required)",

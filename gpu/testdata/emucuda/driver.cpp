@@ -18,9 +18,9 @@
 // everything in it; the next retain starts a fresh one. But as on a GPU,
 // where the CUDA runtime inside cuBLAS and cuDNN retains the primary
 // context for itself and keeps it until cudaDeviceReset, the first
-// cublasCreate_v2 or cudnnCreate in a context takes a hold of its own that
-// no release gives back: only cuDevicePrimaryCtxReset_v2 then destroys the
-// context (and a sticky error with it).
+// cublasCreate_v2 or cudnnCreate takes a hold of its own that no release
+// gives back (for the process's life): only cuDevicePrimaryCtxReset_v2 then
+// clears the context (and a sticky error with it).
 #include "emucuda.h"
 
 #include <chrono>
@@ -296,7 +296,6 @@ void destroyContext() {
 	emu_mem_reset();
 	sticky = 0;
 	stickyText.clear();
-	runtimeHold = false;
 }
 
 #define LOCK() std::lock_guard<std::mutex> lock_(emu_mu)
@@ -492,16 +491,19 @@ void emu_runtime_hold() {
 	}
 }
 
-// cuDevicePrimaryCtxReset_v2 destroys the primary context and all its
-// state whatever its retains (as cudaDeviceReset); the next retain makes a
-// new one.
+// cuDevicePrimaryCtxReset_v2 destroys the primary context's state (its
+// memory, streams, modules, graphs and sticky error) whatever its retains,
+// as cudaDeviceReset does; like the driver's, it releases nothing, so the
+// retains (the runtime's among them) stay and may still be released.
 EMU_API int cuDevicePrimaryCtxReset_v2(int dev) {
 	LOCK();
+	if (!initialized) {
+		return CUDA_ERROR_NOT_INITIALIZED;
+	}
 	if (dev != 0) {
 		return CUDA_ERROR_INVALID_DEVICE;
 	}
 	destroyContext();
-	refs = 0;
 	return 0;
 }
 

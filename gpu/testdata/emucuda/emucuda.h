@@ -138,7 +138,7 @@ int emu_ctx_check(const char *call);
 int emu_sticky();
 
 // emu_runtime_hold takes the CUDA runtime's own retain of the primary
-// context, once per context (cuBLAS and cuDNN handles call it; see
+// context, once per process (cuBLAS and cuDNN handles call it; see
 // driver.cpp); the caller holds the emulator's lock.
 void emu_runtime_hold();
 
